@@ -1,0 +1,14 @@
+//! netbase runtime: the machinery that generated code and tiles run on.
+//!
+//! Everything that touches shared memory, atomics or `unsafe` lives in this crate, so that the
+//! generated code and the tiles stay safe Rust.
+
+// Lets `#[derive(SharedRow)]` emit `::netbase_runtime::…` paths that also resolve inside this
+// crate.
+extern crate self as netbase_runtime;
+
+pub mod plain;
+pub mod workspace;
+
+pub use netbase_macros::SharedRow;
+pub use plain::SharedRow;

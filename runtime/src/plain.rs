@@ -1,0 +1,1 @@
+//! Plain-old-data marker for types that may live in shared memory.

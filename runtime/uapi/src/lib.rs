@@ -1,0 +1,1 @@
+//! Linux UAPI bindings (placeholder until generated).
