@@ -7,7 +7,10 @@
 // crate.
 extern crate self as netbase_runtime;
 
+pub mod netlink;
 pub mod plain;
+pub mod schema_info;
+pub mod types;
 pub mod workspace;
 
 pub use netbase_macros::SharedRow;

@@ -1,0 +1,7 @@
+use netbase_runtime::SharedRow;
+
+#[derive(SharedRow)]
+#[repr(C)]
+struct Label(u32, char);
+
+fn main() {}

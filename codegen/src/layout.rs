@@ -1,0 +1,79 @@
+//! Fixed layouts of rows: fields in schema order, explicit padding wherever alignment needs it.
+//!
+//! Declared order is kept on purpose: the schema author decides the layout, and the explicit
+//! `_padN` fields make every byte visible (no implicit padding reaches shared memory).
+
+use crate::schema::{RowDef, Schema};
+
+/// One slot of a row: a schema field or an explicit padding run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub name: String,
+    pub offset: usize,
+    pub size: usize,
+    pub align: usize,
+    /// Index into `RowDef::fields`, `None` for padding.
+    pub field: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowLayout {
+    pub size: usize,
+    pub align: usize,
+    pub slots: Vec<Slot>,
+}
+
+impl RowLayout {
+    pub fn field_offset(&self, field: usize) -> usize {
+        self.slots
+            .iter()
+            .find(|s| s.field == Some(field))
+            .map_or(0, |s| s.offset)
+    }
+}
+
+pub fn round_up(n: usize, align: usize) -> usize {
+    n.div_ceil(align) * align
+}
+
+pub fn row_layout(schema: &Schema, row: &RowDef) -> RowLayout {
+    let mut slots = Vec::new();
+    let mut offset = 0;
+    let mut align = 1;
+    let mut pads = 0;
+    let mut pad = |slots: &mut Vec<Slot>, offset: &mut usize, to: usize| {
+        if to > *offset {
+            slots.push(Slot {
+                name: format!("_pad{pads}"),
+                offset: *offset,
+                size: to - *offset,
+                align: 1,
+                field: None,
+            });
+            pads += 1;
+            *offset = to;
+        }
+    };
+    for (i, f) in row.fields.iter().enumerate() {
+        let a = f.ty.align(&schema.enums);
+        let s = f.ty.size(&schema.enums);
+        align = align.max(a);
+        let to = round_up(offset, a);
+        pad(&mut slots, &mut offset, to);
+        slots.push(Slot {
+            name: f.name.clone(),
+            offset,
+            size: s,
+            align: a,
+            field: Some(i),
+        });
+        offset += s;
+    }
+    let to = round_up(offset, align);
+    pad(&mut slots, &mut offset, to);
+    RowLayout {
+        size: offset,
+        align,
+        slots,
+    }
+}

@@ -1,1 +1,0 @@
-//! Named shared-memory workspaces.

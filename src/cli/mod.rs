@@ -1,0 +1,48 @@
+//! The `netbase` command line.
+
+mod compile;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for invalid input (schema, topology, arguments).
+pub const EXIT_INVALID: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netbase",
+    version,
+    about = "Kernel-bypass networking that stays in sync with Linux",
+    long_about = "netbase mirrors the kernel's interfaces, routes and neighbours into shared memory \
+(the netbase) and runs AF_XDP packet tiles that route with it.\n\n\
+Everything is generated from two kinds of TOML files: the schema (schema/netbase.toml: the \
+tables and where each field comes from in netlink) and topologies (schema/topologies/*.toml: \
+tiles, links and shared-memory workspaces).",
+    after_help = "Examples:\n  \
+netbase compile schema/topologies/default.toml          print the plan of the default topology\n  \
+netbase compile schema/topologies/default.toml --json   the same plan as JSON\n\n\
+Run `netbase help <command>` for the details of one command."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Compile(compile::CompileArgs),
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INVALID } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Compile(args) => compile::run(&args),
+    }
+}
