@@ -42,6 +42,8 @@ collect_missing() {
     # netbase-uapi's bindings_fresh test regenerates the kernel bindings with
     # bindgen, which needs libclang.
     need_pkg have_libclang libclang-dev
+    # Privileged tests build their own network namespaces with ip(8).
+    need_pkg 'command -v ip' iproute2
 }
 
 collect_missing

@@ -1,0 +1,38 @@
+//! Snapshots of everything emitted for the shipped schema and topologies: any change in the
+//! generated code shows up as a reviewable diff (`cargo insta review`, or INSTA_UPDATE=always).
+
+use std::path::{Path, PathBuf};
+
+use netbase_codegen::{emit, fingerprint, schema_source, Plan, Schema, Topology};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn shipped_schema() -> Schema {
+    Schema::load(&repo().join("schema/netbase.toml")).unwrap_or_else(|d| panic!("{d}"))
+}
+
+#[test]
+fn schema_code() {
+    let text = schema_source(&shipped_schema()).expect("emits");
+    // The banner names the file, not its absolute path, so the snapshot is machine-independent.
+    insta::assert_snapshot!("netbase_schema.rs", text);
+}
+
+#[test]
+fn layout_canonical_text() {
+    insta::assert_snapshot!("layout.txt", fingerprint::canonical_text(&shipped_schema()));
+}
+
+#[test]
+fn topology_plans() {
+    for name in ["default", "netlink", "multiqueue"] {
+        let topo = Topology::load(&repo().join(format!("schema/topologies/{name}.toml")))
+            .unwrap_or_else(|d| panic!("{d}"));
+        let plan = Plan::build(&topo);
+        insta::assert_snapshot!(format!("plan_{name}.txt"), plan.render());
+        let code = emit::format("plan", emit::plan_code::emit(&topo, &plan)).expect("emits");
+        insta::assert_snapshot!(format!("plan_{name}.rs"), code);
+    }
+}
