@@ -200,3 +200,51 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// Collects the diagnostics of one file while validation goes on.
+pub(crate) struct Collector<'a> {
+    pub file: &'a SourceFile,
+    pub diags: Diagnostics,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(file: &'a SourceFile) -> Self {
+        Collector {
+            file,
+            diags: Diagnostics::default(),
+        }
+    }
+
+    pub fn err(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) {
+        let d = self.file.error(span, message).expected(expected);
+        self.diags.push(d);
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Reports `name` if `seen` already holds it, else records where it is defined.
+    pub fn declare(
+        &mut self,
+        seen: &mut std::collections::HashMap<String, Range<usize>>,
+        name: &serde_spanned::Spanned<String>,
+        what: &str,
+    ) {
+        if let Some(first) = seen.get(name.get_ref()) {
+            let (line, col) = self.file.line_col(first.start);
+            self.err(
+                name.span(),
+                format!("duplicate {what} name `{}`", name.get_ref()),
+                format!("a name not used before (first defined at line {line}, column {col})"),
+            );
+        } else {
+            seen.insert(name.get_ref().clone(), name.span());
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::raw::{RawEnum, RawField, RawRow, RawSchema, RawSourceTable, RawTable};
 use super::*;
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Collector, Diagnostics, SourceFile};
 use crate::family;
 use crate::toml_input::{self, Spanned};
 use crate::uapi_names;
@@ -20,26 +20,10 @@ pub const MAX_CAPACITY: i64 = 1 << 28;
 /// Longest fixed name.
 pub const MAX_NAME_LEN: i64 = 256;
 
-struct Ctx<'a> {
-    file: &'a SourceFile,
-    diags: Diagnostics,
-}
-
-impl Ctx<'_> {
-    fn err(&mut self, span: Range<usize>, message: impl Into<String>, expected: impl Into<String>) {
-        let d = self.file.error(span, message).expected(expected);
-        self.diags.push(d);
-    }
-    fn push(&mut self, d: Diagnostic) {
-        self.diags.push(d);
-    }
-}
+type Ctx<'a> = Collector<'a>;
 
 pub(super) fn resolve(file: &SourceFile, raw: RawSchema) -> Result<Schema, Diagnostics> {
-    let mut cx = Ctx {
-        file,
-        diags: Diagnostics::default(),
-    };
+    let mut cx = Ctx::new(file);
 
     let version = *raw.schema_version.get_ref();
     if !SUPPORTED_VERSIONS.contains(&version) {
@@ -130,16 +114,7 @@ fn declare(
     name: &Spanned<String>,
     what: &str,
 ) {
-    if let Some(first) = seen.get(name.get_ref()) {
-        let (line, col) = cx.file.line_col(first.start);
-        cx.err(
-            name.span(),
-            format!("duplicate {what} name `{}`", name.get_ref()),
-            format!("a name not used before (first defined at line {line}, column {col})"),
-        );
-    } else {
-        seen.insert(name.get_ref().clone(), name.span());
-    }
+    cx.declare(seen, name, what);
 }
 
 fn resolve_enum(cx: &mut Ctx, e: &RawEnum) -> EnumDef {

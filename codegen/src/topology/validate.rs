@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::raw::{RawLink, RawTile, RawTopology, RawWorkspace};
 use super::*;
-use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::diag::{Collector, Diagnostic, Diagnostics, SourceFile};
 use crate::toml_input::Spanned;
 
 /// Most instances of one tile.
@@ -17,27 +17,14 @@ pub const MAX_DEPTH: i64 = 1 << 20;
 /// Largest frame (bytes); enough for a jumbo frame.
 pub const MAX_FRAME: i64 = 65536;
 
-struct Ctx<'a> {
-    file: &'a SourceFile,
-    diags: Diagnostics,
-}
-
-impl Ctx<'_> {
-    fn err(&mut self, span: Range<usize>, message: impl Into<String>, expected: impl Into<String>) {
-        let d = self.file.error(span, message).expected(expected);
-        self.diags.push(d);
-    }
-}
+type Ctx<'a> = Collector<'a>;
 
 pub(super) fn validate(
     file: &SourceFile,
     raw: RawTopology,
     schema: Option<&Schema>,
 ) -> Result<Topology, Diagnostics> {
-    let mut cx = Ctx {
-        file,
-        diags: Diagnostics::default(),
-    };
+    let mut cx = Ctx::new(file);
     check_name(&mut cx, &raw.name, "topology name");
 
     let schema = match schema {
@@ -141,16 +128,7 @@ fn declare(
     what: &str,
 ) {
     check_name(cx, name, &format!("{what} name"));
-    if let Some(first) = seen.get(name.get_ref()) {
-        let (line, col) = cx.file.line_col(first.start);
-        cx.err(
-            name.span(),
-            format!("duplicate {what} name `{}`", name.get_ref()),
-            format!("a name not used before (first defined at line {line}, column {col})"),
-        );
-    } else {
-        seen.insert(name.get_ref().clone(), name.span());
-    }
+    cx.declare(seen, name, what);
 }
 
 /// "64MiB", "1GiB", "4096" or an integer, in bytes.
