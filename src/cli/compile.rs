@@ -35,8 +35,14 @@ pub fn run(args: &CompileArgs) -> i32 {
     let topo = match Topology::load(&args.topology) {
         Ok(t) => t,
         Err(diags) => {
-            eprintln!("{diags}");
-            eprintln!("\n{} error(s) in {}", diags.len(), args.topology.display());
+            // Not eprintln!: a closed stderr (`2>&1 | head`) must not turn into a panic.
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(
+                stderr,
+                "{diags}\n\n{} error(s) in {}",
+                diags.len(),
+                args.topology.display()
+            );
             return EXIT_INVALID;
         }
     };
@@ -45,7 +51,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         match serde_json::to_string_pretty(&plan) {
             Ok(s) => s + "\n",
             Err(e) => {
-                eprintln!("netbase: cannot serialize the plan: {e}");
+                let _ = writeln!(std::io::stderr(), "netbase: cannot serialize the plan: {e}");
                 return 1;
             }
         }
@@ -61,7 +67,7 @@ pub fn run(args: &CompileArgs) -> i32 {
         Ok(()) => 0,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
-            eprintln!("netbase: cannot write the plan: {e}");
+            let _ = writeln!(std::io::stderr(), "netbase: cannot write the plan: {e}");
             1
         }
     }

@@ -245,11 +245,20 @@ fn emit_row(schema: &Schema, row: &RowDef) -> TokenStream {
         quote! { #[doc = #d] pub const #c: usize = #i; }
     });
     let n_fields = row.fields.len();
+    let row_name = &row.name;
+    let debug_names = row.fields.iter().map(|f| f.name.as_str());
+    let debug_idents = row.fields.iter().map(|f| format_ident!("{}", f.name));
     quote! {
         #doc
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, ::netbase_runtime::SharedRow)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, ::netbase_runtime::SharedRow)]
         #[repr(C)]
         pub struct #ident { #(#fields)* }
+        // Padding is always zero and would only clutter the output.
+        impl ::core::fmt::Debug for #ident {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#row_name) #(.field(#debug_names, &self.#debug_idents))* .finish()
+            }
+        }
         impl #ident {
             /// Every field zero (or its zero value).
             pub const ZERO: Self = Self { #(#zero)* };

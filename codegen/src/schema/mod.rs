@@ -77,6 +77,9 @@ pub struct EnumDef {
     pub aliases: Vec<(String, String)>,
     /// A bit set rather than a list of exclusive values.
     pub flags: bool,
+    /// Values that were declared but rejected (already reported): later references to them are
+    /// not reported a second time.
+    pub rejected: Vec<String>,
 }
 
 impl EnumDef {

@@ -135,6 +135,7 @@ fn resolve_enum(cx: &mut Ctx, e: &RawEnum) -> EnumDef {
         );
     }
     let mut values = Vec::new();
+    let mut rejected = Vec::new();
     let mut by_value: BTreeMap<u64, &str> = BTreeMap::new();
     for (name, value) in e.values.get_ref() {
         check_ident(cx, name, IdentCase::Snake, "enum value name");
@@ -149,6 +150,7 @@ fn resolve_enum(cx: &mut Ctx, e: &RawEnum) -> EnumDef {
                 ),
                 format!("0..={}", repr.max()),
             );
+            rejected.push(name.get_ref().clone());
             continue;
         }
         if let Some(other) = by_value.insert(v as u64, name.get_ref()) {
@@ -166,7 +168,9 @@ fn resolve_enum(cx: &mut Ctx, e: &RawEnum) -> EnumDef {
     values.sort_by_key(|(_, v)| *v);
     let mut aliases = Vec::new();
     for (alias, target) in &e.aliases {
-        if !values.iter().any(|(n, _)| n == target.get_ref()) {
+        if !values.iter().any(|(n, _)| n == target.get_ref())
+            && !rejected.contains(target.get_ref())
+        {
             let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
             cx.err(
                 target.span(),
@@ -175,7 +179,7 @@ fn resolve_enum(cx: &mut Ctx, e: &RawEnum) -> EnumDef {
                     alias.get_ref(),
                     target.get_ref()
                 ),
-                format!("one of {}", names.join(", ")),
+                one_of(&names),
             );
         }
         aliases.push((alias.get_ref().clone(), target.get_ref().clone()));
@@ -187,6 +191,7 @@ fn resolve_enum(cx: &mut Ctx, e: &RawEnum) -> EnumDef {
         values,
         aliases,
         flags: e.flags,
+        rejected,
     }
 }
 
@@ -220,7 +225,7 @@ fn resolve_row(cx: &mut Ctx, r: &RawRow, enums: &[EnumDef]) -> RowDef {
         cx.err(
             m.header.span(),
             format!("unknown family header `{}`", m.header.get_ref()),
-            format!("one of {}", names.join(", ")),
+            one_of(&names),
         );
         &family::HEADERS[0]
     });
@@ -266,15 +271,28 @@ fn resolve_row(cx: &mut Ctx, r: &RawRow, enums: &[EnumDef]) -> RowDef {
     }
     let mut seen = HashMap::new();
     let mut fields: Vec<FieldDef> = Vec::new();
+    let mut typed = Vec::new();
     for f in &r.fields {
         declare(cx, &mut seen, &f.name, "field");
-        fields.push(resolve_field(cx, f, header, enums));
+        let (def, ok) = resolve_field(cx, f, header, enums);
+        fields.push(def);
+        typed.push(ok);
     }
     // `when` refers to other fields of the row, so it is resolved once all are known.
+    let conditional: Vec<bool> = r.fields.iter().map(|f| f.when.is_some()).collect();
+    let mut whens = Vec::new();
     for (i, f) in r.fields.iter().enumerate() {
         if let Some(w) = &f.when {
-            fields[i].when = resolve_when(cx, w, &fields, enums);
+            let targets = WhenTargets {
+                fields: &fields,
+                typed: &typed,
+                conditional: &conditional,
+            };
+            whens.push((i, resolve_when(cx, w, i, &targets, enums)));
         }
+    }
+    for (i, w) in whens {
+        fields[i].when = w;
     }
     RowDef {
         name: r.name.get_ref().clone(),
@@ -303,7 +321,7 @@ fn header_field(
         cx.err(
             name.span(),
             format!("`{}` is not a field of {}", name.get_ref(), header.name),
-            format!("one of {}", names.join(", ")),
+            one_of(&names),
         );
     }
     f
@@ -345,7 +363,7 @@ fn parse_type(cx: &mut Ctx, f: &RawField, enums: &[EnumDef]) -> Option<FieldType
                     cx.err(
                         f.ty.span(),
                         format!("unknown field type `{other}`"),
-                        format!("one of {}", kinds.join(", ")),
+                        one_of(&kinds),
                     );
                     return None;
                 }
@@ -367,7 +385,7 @@ fn resolve_field(
     f: &RawField,
     header: &'static FamilyHeader,
     enums: &[EnumDef],
-) -> FieldDef {
+) -> (FieldDef, bool) {
     let name_ok = check_ident(cx, &f.name, IdentCase::Snake, "field name");
     if name_ok && f.name.get_ref().starts_with('_') {
         cx.err(
@@ -433,6 +451,8 @@ fn resolve_field(
     }
     let default = match &f.default {
         None => 0,
+        // A field of an unknown type was reported already; its default cannot be checked.
+        Some(_) if ty.is_none() => 0,
         Some(d) => value_of(cx, d, ty_or_u8, enums, "default").unwrap_or(0),
     };
     let other_lengths = match f.other_lengths.as_ref().map(|s| s.get_ref().as_str()) {
@@ -448,7 +468,7 @@ fn resolve_field(
             OtherLengths::Error
         }
     };
-    FieldDef {
+    let def = FieldDef {
         name: f.name.get_ref().clone(),
         doc: f.doc.clone(),
         ty: ty_or_u8,
@@ -456,7 +476,8 @@ fn resolve_field(
         default,
         other_lengths,
         when: None,
-    }
+    };
+    (def, ty.is_some())
 }
 
 /// A number for integer fields, a variant name for enum fields.
@@ -483,12 +504,13 @@ fn value_of(
         (FieldType::Enum(e), toml::Value::String(s)) => {
             let def = &enums[e];
             let found = def.value_of(s);
-            if found.is_none() {
+            // A value whose declaration was already reported is not reported again.
+            if found.is_none() && !def.rejected.contains(s) {
                 let names: Vec<&str> = def.values.iter().map(|(n, _)| n.as_str()).collect();
                 cx.err(
                     v.span(),
                     format!("`{s}` is not a value of enum {}", def.name),
-                    format!("one of {}", names.join(", ")),
+                    one_of(&names),
                 );
             }
             found
@@ -563,6 +585,10 @@ fn resolve_source(
         }
     };
     let span = item.span();
+    if table.path.trim().is_empty() {
+        cx.err(span, "empty source path", "an attribute (\"RTA_GATEWAY\"), a nested path (\"IFLA_LINKINFO/IFLA_INFO_KIND\") or a header field (\"hdr.rtm_type\")");
+        return None;
+    }
     let path_spanned = Spanned::new(span.clone(), table.path.clone());
     let path = if let Some(hf) = table.path.strip_prefix("hdr.") {
         let f = header_field(cx, header, &Spanned::new(span.clone(), hf.to_string()))?;
@@ -710,12 +736,13 @@ fn resolve_source(
             };
             match def.value_of(v) {
                 Some(val) => map.push((key, val)),
+                None if def.rejected.contains(v) => {}
                 None => {
                     let names: Vec<&str> = def.values.iter().map(|(n, _)| n.as_str()).collect();
                     cx.err(
                         span.clone(),
                         format!("map value `{v}` is not a value of enum {}", def.name),
-                        format!("one of {}", names.join(", ")),
+                        one_of(&names),
                     );
                 }
             }
@@ -736,12 +763,21 @@ const STRING_ATTRS: &[&str] = &[
     "IFLA_PARENT_DEV_NAME",
 ];
 
+/// Where the `when` conditions of a row may point.
+struct WhenTargets<'a> {
+    fields: &'a [FieldDef],
+    typed: &'a [bool],
+    conditional: &'a [bool],
+}
+
 fn resolve_when(
     cx: &mut Ctx,
     w: &Spanned<super::raw::RawWhen>,
-    fields: &[FieldDef],
+    own: usize,
+    targets: &WhenTargets,
     enums: &[EnumDef],
 ) -> Option<When> {
+    let fields = targets.fields;
     let w = w.get_ref();
     let Some(idx) = fields.iter().position(|f| &f.name == w.field.get_ref()) else {
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
@@ -752,6 +788,25 @@ fn resolve_when(
         );
         return None;
     };
+    if idx == own {
+        cx.err(
+            w.field.span(),
+            format!("field `{}` cannot depend on itself", w.field.get_ref()),
+            "another field of this row",
+        );
+        return None;
+    }
+    if targets.conditional[idx] {
+        cx.err(
+            w.field.span(),
+            format!("field `{}` has a `when` of its own", w.field.get_ref()),
+            "a field without `when` (conditions do not chain)",
+        );
+        return None;
+    }
+    if !targets.typed[idx] {
+        return None; // its type was reported as unknown already
+    }
     let value = value_of(cx, &w.is, fields[idx].ty, enums, "`when` value")?;
     Some(When { field: idx, value })
 }
@@ -785,7 +840,7 @@ fn resolve_table(
         cx.err(
             t.row.span(),
             format!("unknown row type `{}`", t.row.get_ref()),
-            format!("one of {}", names.join(", ")),
+            one_of(&names),
         );
         return None;
     };
@@ -799,7 +854,7 @@ fn resolve_table(
                 cx.err(
                     k.span(),
                     format!("row `{}` has no field `{}`", row.name, k.get_ref()),
-                    format!("one of {}", names.join(", ")),
+                    one_of(&names),
                 );
             }
         }
@@ -812,7 +867,7 @@ fn resolve_table(
     if !(1..=MAX_CAPACITY).contains(&cap) {
         cx.err(
             t.capacity.span(),
-            format!("capacity {cap} does not fit"),
+            format!("capacity {cap} is out of range"),
             format!("1..={MAX_CAPACITY} rows"),
         );
         return None;
@@ -926,5 +981,14 @@ fn check_table_selection(cx: &mut Ctx, raw: &[RawTable], tables: &[TableDef], ro
                 );
             }
         }
+    }
+}
+
+/// "one of a, b, c", or a plain statement when there is nothing to choose from.
+fn one_of(names: &[&str]) -> String {
+    if names.is_empty() {
+        "a declared name (there are none)".to_string()
+    } else {
+        format!("one of {}", names.join(", "))
     }
 }

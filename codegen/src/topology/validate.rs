@@ -73,9 +73,18 @@ pub(super) fn validate(
     let mut seen = HashMap::new();
     let mut tiles = Vec::new();
     for t in &raw.tiles {
+        let before = cx.diags.len();
         declare(&mut cx, &mut seen, &t.name, "tile");
+        let duplicate = cx
+            .diags
+            .iter()
+            .skip(before)
+            .any(|d| d.message.starts_with("duplicate"));
         if let Some(def) = resolve_tile(&mut cx, t, &ws_index, &raw.workspaces) {
-            tiles.push((t, def));
+            // A duplicate is reported once; keeping it would also report it as a second writer.
+            if !duplicate {
+                tiles.push((t, def));
+            }
         }
     }
 
@@ -251,7 +260,7 @@ fn resolve_tile(
         };
         maps.push((wi, a));
     }
-    let params = resolve_params(cx, t, kind)?;
+    let params = resolve_params(cx, t, kind);
     Some(TileDef {
         name: t.name.get_ref().clone(),
         kind,
@@ -262,7 +271,9 @@ fn resolve_tile(
     })
 }
 
-fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParams> {
+/// The kind's parameters; on errors (reported here) a stand-in value keeps the tile in the
+/// topology so that its links and maps do not produce knock-on errors.
+fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
     // Parameters that belong to other kinds are errors, not silently ignored.
     type Param<'a> = (&'a str, Option<Range<usize>>, &'a [TileKind]);
     let all: [Param; 5] = [
@@ -292,13 +303,12 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
             &[TileKind::Netlink],
         ),
     ];
-    let mut ok = true;
     for (key, span, kinds) in all {
         if let Some(span) = span {
             if !kinds.contains(&kind) {
                 let valid: Vec<&str> = all_keys_for(kind);
                 cx.err(
-                    span,
+                    key_span(cx.file, key, span),
                     format!("`{key}` is not a parameter of tile kind `{}`", kind.name()),
                     if valid.is_empty() {
                         "no kind-specific parameters".to_string()
@@ -306,7 +316,6 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                         format!("one of {}", valid.join(", "))
                     },
                 );
-                ok = false;
             }
         }
     }
@@ -322,7 +331,7 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                         format!("unknown probe method `{other}`"),
                         "\"auto\", \"netlink\" or \"udp\"",
                     );
-                    return None;
+                    ProbeMethod::Auto
                 }
             };
             TileParams::Netlink { probe }
@@ -334,7 +343,11 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                     format!("net tile `{}` needs an `interface`", t.name.get_ref()),
                     "interface = \"<device name>\"",
                 );
-                return None;
+                return TileParams::Net {
+                    interface: String::new(),
+                    xdp_mode: XdpMode::Drv,
+                    dst_addr: None,
+                };
             };
             let name = iface.get_ref();
             if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
@@ -353,7 +366,7 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                         format!("unknown xdp_mode `{other}`"),
                         "\"drv\" (native) or \"skb\" (generic)",
                     );
-                    return None;
+                    XdpMode::Drv
                 }
             };
             let dst_addr = match &t.dst_addr {
@@ -366,7 +379,7 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                             format!("invalid IPv4 address `{}`", a.get_ref()),
                             "a dotted-quad IPv4 address like \"10.0.0.1\"",
                         );
-                        return None;
+                        None
                     }
                 },
             };
@@ -383,7 +396,7 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                     format!("udp_echo tile `{}` needs a `udp_port`", t.name.get_ref()),
                     "udp_port = <1..=65535>",
                 );
-                return None;
+                return TileParams::UdpEcho { udp_port: 0 };
             };
             let p = *port.get_ref();
             if !(1..=65535).contains(&p) {
@@ -392,12 +405,13 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> Option<TileParam
                     format!("UDP port {p} is out of range"),
                     "1..=65535",
                 );
-                return None;
             }
-            TileParams::UdpEcho { udp_port: p as u16 }
+            TileParams::UdpEcho {
+                udp_port: p.clamp(0, 65535) as u16,
+            }
         }
     };
-    ok.then_some(params)
+    params
 }
 
 fn all_keys_for(kind: TileKind) -> Vec<&'static str> {
@@ -416,6 +430,20 @@ fn check_writers(
     tiles: &[(&RawTile, TileDef)],
     schema: &Schema,
 ) {
+    // The root cause first: every later check assumes one tables workspace.
+    if workspaces.iter().filter(|w| w.holds_tables).count() > 1 {
+        let span = raw
+            .workspaces
+            .iter()
+            .filter(|w| w.tables.as_ref().is_some_and(|t| *t.get_ref()))
+            .nth(1)
+            .map_or(0..0, |w| w.name.span());
+        cx.err(
+            span,
+            "a second workspace holds the netbase tables",
+            "`tables = true` on exactly one workspace",
+        );
+    }
     let table_names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
     for (wi, ws) in workspaces.iter().enumerate() {
         let writers: Vec<&(&RawTile, TileDef)> = tiles
@@ -434,6 +462,11 @@ fn check_writers(
                     cx.err(access_span(rt), format!("tile `{}` (kind {}) is given write access to the netbase workspace `{}`", t.name, t.kind.name(), ws.name), "\"read-only\": only the netlink tile writes the netbase tables");
                 }
             }
+            // Writers of another kind were reported just above; count the netlink ones.
+            let writers: Vec<_> = writers
+                .iter()
+                .filter(|(_, t)| t.kind == TileKind::Netlink)
+                .collect();
             if writers.len() > 1 {
                 let (rt, _) = writers[1];
                 cx.err(
@@ -468,19 +501,6 @@ fn check_writers(
                 "one read-write mapping per workspace (give each producer its own workspace)",
             );
         }
-    }
-    if workspaces.iter().filter(|w| w.holds_tables).count() > 1 {
-        let span = raw
-            .workspaces
-            .iter()
-            .filter(|w| w.tables.as_ref().is_some_and(|t| *t.get_ref()))
-            .nth(1)
-            .map_or(0..0, |w| w.name.span());
-        cx.err(
-            span,
-            "a second workspace holds the netbase tables",
-            "`tables = true` on exactly one workspace",
-        );
     }
 }
 
@@ -535,19 +555,32 @@ fn resolve_link(
         }
     };
     let depth = *l.depth.get_ref();
-    if !(2..=MAX_DEPTH).contains(&depth) || !(depth as u64).is_power_of_two() {
+    if !(2..=MAX_DEPTH).contains(&depth) {
         cx.err(
             l.depth.span(),
-            format!("link depth {depth} does not fit"),
+            format!("link depth {depth} is out of range"),
             format!("a power of two in 2..={MAX_DEPTH}"),
+        );
+    } else if !(depth as u64).is_power_of_two() {
+        let up = (depth as u64).next_power_of_two();
+        cx.err(
+            l.depth.span(),
+            format!("link depth {depth} is not a power of two"),
+            format!("a power of two, e.g. {} or {up}", up / 2),
         );
     }
     let frame = *l.frame_size.get_ref();
-    if !(8..=MAX_FRAME).contains(&frame) || frame % 8 != 0 {
+    if !(8..=MAX_FRAME).contains(&frame) {
         cx.err(
             l.frame_size.span(),
-            format!("frame size {frame} does not fit"),
+            format!("frame size {frame} is out of range"),
             format!("a multiple of 8 in 8..={MAX_FRAME}"),
+        );
+    } else if frame % 8 != 0 {
+        cx.err(
+            l.frame_size.span(),
+            format!("frame size {frame} is not a multiple of 8"),
+            format!("a multiple of 8, e.g. {}", (frame + 7) / 8 * 8),
         );
     }
     let (producer, consumer, workspace, mode) = (producer?, consumer?, workspace?, mode?);
@@ -676,5 +709,17 @@ fn check_sizes(cx: &mut Ctx, raw: &RawTopology, topo: &Topology) {
                 ),
             ));
         }
+    }
+}
+
+/// The span of `key` in `key = value`: found by looking back from the value on its line, since
+/// serde keeps spans of values only.
+fn key_span(file: &SourceFile, key: &str, value: Range<usize>) -> Range<usize> {
+    let line_start = file.text[..value.start.min(file.text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    match file.text[line_start..value.start].rfind(key) {
+        Some(i) => line_start + i..line_start + i + key.len(),
+        None => value,
     }
 }
