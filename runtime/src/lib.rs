@@ -9,7 +9,9 @@ extern crate self as netbase_runtime;
 
 pub mod netlink;
 pub mod plain;
+pub mod region;
 pub mod schema_info;
+pub mod sync;
 pub mod types;
 pub mod workspace;
 

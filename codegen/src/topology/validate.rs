@@ -597,8 +597,14 @@ fn resolve_link(
     }
     let (p_raw, p) = &tiles[producer];
     let (c_raw, c) = &tiles[consumer];
-    if !p.maps.contains(&(workspace, Access::ReadWrite)) {
-        let _ = p_raw;
+    // A tile whose maps name an unknown workspace was reported already: its maps are
+    // incomplete, and checking links against them would report the same typo again.
+    let complete = |raw: &RawTile| {
+        raw.maps
+            .iter()
+            .all(|(w, _)| workspaces.iter().any(|d| &d.name == w.get_ref()))
+    };
+    if complete(p_raw) && !p.maps.contains(&(workspace, Access::ReadWrite)) {
         cx.err(
             l.workspace.span(),
             format!(
@@ -613,8 +619,7 @@ fn resolve_link(
             ),
         );
     }
-    if !c.maps.iter().any(|(w, _)| *w == workspace) {
-        let _ = c_raw;
+    if complete(c_raw) && !c.maps.iter().any(|(w, _)| *w == workspace) {
         cx.err(
             l.workspace.span(),
             format!(
