@@ -63,6 +63,8 @@ enum Headline {
 #[derive(Debug, Clone, Copy)]
 enum Pin<T> {
     Is(T),
+    // No entry needs it today; kept so that a diagnostic found wanting can be recorded as such.
+    #[allow(dead_code)]
     Bad(&'static str),
 }
 
