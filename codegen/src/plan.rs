@@ -135,7 +135,7 @@ impl Builder {
 
     fn place(&mut self, ws: &str, name: String, kind: ObjectKind, size: u64) -> u64 {
         let w = self.ws_mut(ws);
-        let offset = geometry::TABLE_HEADER_BYTES.max(OBJECT_ALIGN) + w.size;
+        let offset = netbase_runtime::workspace::HEADER_SIZE + w.size;
         let size = if kind == ObjectKind::Fseq {
             size
         } else {
@@ -218,7 +218,7 @@ impl Plan {
                         .first()
                         .map_or(0, |&k| schema.rows[t.row].fields[k].ty.size(&schema.enums))
                         as u64;
-                    let size = geometry::table_bytes(t.kind, t.capacity, row.size, addr)
+                    let size = geometry::schema_table_bytes(t.kind, t.capacity, row.size, addr)
                         .unwrap_or(u64::MAX / 4);
                     b.place(&name, format!("table.{}", t.name), ObjectKind::Table, size);
                 }

@@ -12,6 +12,7 @@ pub mod plain;
 pub mod region;
 pub mod schema_info;
 pub mod sync;
+pub mod tables;
 pub mod types;
 pub mod workspace;
 

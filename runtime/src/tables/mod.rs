@@ -1,0 +1,3 @@
+//! Concurrent tables in shared memory: one writer, lock-free readers in other processes.
+
+pub mod geometry;
