@@ -5,6 +5,7 @@
 //! `netbase-macros` (derive checks), `netbase-runtime` (shared memory, tables, I/O),
 //! `netbase-uapi` (kernel bindings) and `netbase-tiles` (the tiles).
 
+pub mod bench;
 pub mod cli;
 
 pub use netbase_tiles::schema;

@@ -1,3 +1,4 @@
 //! Concurrent tables in shared memory: one writer, lock-free readers in other processes.
 
 pub mod geometry;
+pub mod header;
