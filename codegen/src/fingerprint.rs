@@ -46,8 +46,9 @@ pub fn canonical_text(schema: &Schema) -> String {
     for t in &schema.tables {
         let row = &schema.rows[t.row];
         let key: Vec<&str> = t.key.iter().map(|&k| row.fields[k].name.as_str()).collect();
+        let metric = t.metric.map_or("-", |m| row.fields[m].name.as_str());
         s.push_str(&format!(
-            "table {} kind={} row={} capacity={} key={}\n",
+            "table {} kind={} row={} capacity={} key={} metric={metric}\n",
             t.name,
             t.kind.name(),
             row.name,

@@ -310,6 +310,7 @@ fn emit_tables(schema: &Schema) -> TokenStream {
             /// Index of this table in [`ALL`].
             pub const #id: usize = #i;
         });
+        consts.push(emit_key_fns(schema, t));
         all.push(c);
     }
     let selectors = schema.rows.iter().map(|row| {
@@ -365,5 +366,97 @@ fn field_value_for_compare(schema: &Schema, ty: FieldType, v: u64) -> TokenStrea
             quote! { super::#e(#l) }
         }
         other => field_value(schema, other, v),
+    }
+}
+
+/// The key helpers of a table: a byte key for hash and array tables (fields in key order,
+/// integers little-endian, addresses as on the wire), and prefix / metric / next-hop views for
+/// LPM tables.
+fn emit_key_fns(schema: &Schema, t: &crate::schema::TableDef) -> TokenStream {
+    let row = &schema.rows[t.row];
+    let row_ident = format_ident!("{}", row.name);
+    let name = &t.name;
+    match t.kind {
+        TableKind::Array | TableKind::Hash => {
+            let fn_name = format_ident!("{}_key", t.name);
+            let len: usize = t
+                .key
+                .iter()
+                .map(|&k| row.fields[k].ty.size(&schema.enums))
+                .sum();
+            let mut at = 0usize;
+            let parts = t.key.iter().map(|&k| {
+                let f = &row.fields[k];
+                let fi = format_ident!("{}", f.name);
+                let size = f.ty.size(&schema.enums);
+                let (a, b) = (at, at + size);
+                at = b;
+                let bytes = match f.ty {
+                    FieldType::Int(_) => quote! { row.#fi.to_le_bytes() },
+                    FieldType::Enum(_) => quote! { row.#fi.0.to_le_bytes() },
+                    _ => quote! { row.#fi.0 },
+                };
+                quote! { k[#a..#b].copy_from_slice(&#bytes); }
+            });
+            let doc = format!(
+                " The key of a `{}` row in table `{name}` ({len} bytes).",
+                row.name
+            );
+            quote! {
+                #[doc = #doc]
+                pub fn #fn_name(row: &super::#row_ident) -> [u8; #len] {
+                    let mut k = [0u8; #len];
+                    #(#parts)*
+                    k
+                }
+            }
+        }
+        TableKind::Lpm => {
+            let (addr, len) = (&row.fields[t.key[0]], &row.fields[t.key[1]]);
+            let (addr_i, len_i) = (
+                format_ident!("{}", addr.name),
+                format_ident!("{}", len.name),
+            );
+            let prefix_fn = format_ident!("{}_prefix", t.name);
+            let nexthop_fn = format_ident!("{}_nexthop", t.name);
+            let metric_fn = format_ident!("{}_metric", t.name);
+            let (prefix_ty, prefix_val, zero) = match addr.ty {
+                FieldType::Ipv6 => (
+                    quote! { [u8; 16] },
+                    quote! { row.#addr_i.0 },
+                    quote! { ::netbase_runtime::types::Ipv6::UNSPECIFIED },
+                ),
+                _ => (
+                    quote! { u32 },
+                    quote! { row.#addr_i.to_u32() },
+                    quote! { ::netbase_runtime::types::Ipv4::UNSPECIFIED },
+                ),
+            };
+            let metric = match t.metric {
+                Some(m) => {
+                    let mi = format_ident!("{}", row.fields[m].name);
+                    quote! { u32::from(row.#mi) }
+                }
+                None => quote! { 0 },
+            };
+            let d1 = format!(" The prefix (address in host order for IPv4, length) of a `{}` row in table `{name}`.", row.name);
+            let d2 = " The row as the table's next hop: the same row with its prefix cleared, so that routes to different prefixes through one next hop share it.".to_string();
+            let d3 = " The metric that orders routes to one prefix (lowest wins); 0 when the table has none.".to_string();
+            quote! {
+                #[doc = #d1]
+                pub fn #prefix_fn(row: &super::#row_ident) -> (#prefix_ty, u8) {
+                    (#prefix_val, row.#len_i)
+                }
+                #[doc = #d2]
+                pub fn #nexthop_fn(row: &super::#row_ident) -> super::#row_ident {
+                    super::#row_ident { #addr_i: #zero, #len_i: 0, ..*row }
+                }
+                #[doc = #d3]
+                #[allow(unused_variables)]
+                pub fn #metric_fn(row: &super::#row_ident) -> u32 {
+                    #metric
+                }
+            }
+        }
     }
 }

@@ -258,6 +258,8 @@ pub struct TableDef {
     pub capacity: u64,
     /// Rows of the table's type go to this table only when `field == value`.
     pub select: Option<(usize, u64)>,
+    /// LPM tables: the integer field that orders routes to one prefix (lowest wins).
+    pub metric: Option<usize>,
 }
 
 impl Schema {

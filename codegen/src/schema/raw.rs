@@ -117,6 +117,9 @@ pub struct RawTable {
     pub doc: Option<String>,
     #[serde(default)]
     pub select: Option<Spanned<RawSelect>>,
+    /// LPM tables: the field that orders routes to the same prefix (lowest wins).
+    #[serde(default)]
+    pub metric: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

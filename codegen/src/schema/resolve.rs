@@ -946,6 +946,43 @@ fn resolve_table(
             }
         }
     };
+    let metric = match &t.metric {
+        None => None,
+        Some(m) => match row.field_index(m.get_ref()) {
+            None => {
+                let names: Vec<&str> = row.fields.iter().map(|f| f.name.as_str()).collect();
+                cx.err(
+                    m.span(),
+                    format!("row `{}` has no field `{}`", row.name, m.get_ref()),
+                    one_of(&names),
+                );
+                None
+            }
+            Some(_) if kind != TableKind::Lpm => {
+                cx.err(
+                    m.span(),
+                    "`metric` is only meaningful for lpm tables",
+                    "no `metric` key, or kind = \"lpm\"",
+                );
+                None
+            }
+            Some(i) => match row.fields[i].ty {
+                FieldType::Int(IntType::U8 | IntType::U16 | IntType::U32) => Some(i),
+                other => {
+                    cx.err(
+                        m.span(),
+                        format!(
+                            "metric field `{}` has type {}",
+                            m.get_ref(),
+                            other.spelling(enums)
+                        ),
+                        "an integer field of at most 32 bits",
+                    );
+                    None
+                }
+            },
+        },
+    };
     Some(TableDef {
         name: t.name.get_ref().clone(),
         doc: t.doc.clone(),
@@ -954,6 +991,7 @@ fn resolve_table(
         key,
         capacity: cap as u64,
         select,
+        metric,
     })
 }
 
