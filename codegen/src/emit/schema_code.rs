@@ -452,7 +452,7 @@ fn emit_key_fns(schema: &Schema, t: &crate::schema::TableDef) -> TokenStream {
                     super::#row_ident { #addr_i: #zero, #len_i: 0, ..*row }
                 }
                 #[doc = #d3]
-                #[allow(unused_variables)]
+                #[allow(unused_variables, clippy::useless_conversion)]
                 pub fn #metric_fn(row: &super::#row_ident) -> u32 {
                     #metric
                 }
