@@ -203,7 +203,10 @@ fn emit_row(schema: &Schema, row: &RowDef) -> TokenStream {
     for slot in &layout.slots {
         let f_ident = format_ident!("{}", slot.name);
         let off = slot.offset;
-        asserts.push(quote! { assert!(::core::mem::offset_of!(#ident, #f_ident) == #off); });
+        let msg = format!("layout of {} changed: `{}` is not at offset {off}", row.name, slot.name);
+        asserts.push(quote! {
+            if ::core::mem::offset_of!(#ident, #f_ident) != #off { panic!(#msg) }
+        });
         match slot.field {
             Some(i) => {
                 let f = &row.fields[i];
@@ -246,6 +249,8 @@ fn emit_row(schema: &Schema, row: &RowDef) -> TokenStream {
     });
     let n_fields = row.fields.len();
     let row_name = &row.name;
+    let size_msg = format!("layout of {} changed: its size is not {size}", row.name);
+    let align_msg = format!("layout of {} changed: its alignment is not {align}", row.name);
     let debug_names = row.fields.iter().map(|f| f.name.as_str());
     let debug_idents = row.fields.iter().map(|f| format_ident!("{}", f.name));
     quote! {
@@ -272,8 +277,10 @@ fn emit_row(schema: &Schema, row: &RowDef) -> TokenStream {
             fn default() -> Self { Self::ZERO }
         }
         const _: () = {
-            assert!(::core::mem::size_of::<#ident>() == #size);
-            assert!(::core::mem::align_of::<#ident>() == #align);
+            // Written as `if … { panic!() }` rather than `assert!(…)`: the condition is then
+            // ordinary code that formats the same in every build, not macro tokens.
+            if ::core::mem::size_of::<#ident>() != #size { panic!(#size_msg) }
+            if ::core::mem::align_of::<#ident>() != #align { panic!(#align_msg) }
             #(#asserts)*
         };
     }
