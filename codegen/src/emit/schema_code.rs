@@ -203,7 +203,10 @@ fn emit_row(schema: &Schema, row: &RowDef) -> TokenStream {
     for slot in &layout.slots {
         let f_ident = format_ident!("{}", slot.name);
         let off = slot.offset;
-        let msg = format!("layout of {} changed: `{}` is not at offset {off}", row.name, slot.name);
+        let msg = format!(
+            "layout of {} changed: `{}` is not at offset {off}",
+            row.name, slot.name
+        );
         asserts.push(quote! {
             if ::core::mem::offset_of!(#ident, #f_ident) != #off { panic!(#msg) }
         });
@@ -250,7 +253,10 @@ fn emit_row(schema: &Schema, row: &RowDef) -> TokenStream {
     let n_fields = row.fields.len();
     let row_name = &row.name;
     let size_msg = format!("layout of {} changed: its size is not {size}", row.name);
-    let align_msg = format!("layout of {} changed: its alignment is not {align}", row.name);
+    let align_msg = format!(
+        "layout of {} changed: its alignment is not {align}",
+        row.name
+    );
     let debug_names = row.fields.iter().map(|f| f.name.as_str());
     let debug_idents = row.fields.iter().map(|f| format_ident!("{}", f.name));
     quote! {
