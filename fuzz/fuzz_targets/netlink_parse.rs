@@ -14,6 +14,7 @@ fn parse_all(buf: &[u8], stats: &mut ParseStats) {
     let _ = parse_neigh4(buf, stats);
 }
 
+/// Every attribute of `buf` through each accessor, and `depth` levels of nesting below.
 fn walk_attrs(buf: &[u8], depth: u32) {
     for a in wire::attrs(buf) {
         let Ok(a) = a else { break };
@@ -30,8 +31,8 @@ fuzz_target!(|data: &[u8]| {
     let mut stats = ParseStats::default();
     parse_all(data, &mut stats);
 
-    // A datagram of several messages, as a dump delivers them: walk it the way the netlink
-    // tile does, handing each message (from its header on) to the parsers.
+    // A datagram of several messages, as a dump delivers them: split it with `wire::message`
+    // and hand each message (from its header on) to the parsers.
     let mut rest = data;
     let mut walked = 0usize;
     while !rest.is_empty() {

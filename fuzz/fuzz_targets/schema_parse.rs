@@ -40,8 +40,9 @@ fuzz_target!(|data: &[u8]| {
         // of the alignment.
         let mut end = 0;
         for s in &l.slots {
-            assert_eq!(s.offset, end, "row {}: slot {} not contiguous", row.name, s.name);
-            assert_eq!(s.offset % s.align, 0, "row {}: slot {} misaligned", row.name, s.name);
+            let what = format!("row {}, slot {}", row.name, s.name);
+            assert_eq!(s.offset, end, "{what}: not contiguous");
+            assert_eq!(s.offset % s.align, 0, "{what}: misaligned");
             end += s.size;
         }
         assert_eq!(end, l.size, "row {}: slots do not cover the row", row.name);
