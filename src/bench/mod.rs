@@ -1,5 +1,6 @@
 //! `netbase bench`: performance claims with their baselines, measured in the same run.
 
+pub mod neigh4;
 pub mod report;
 
 pub use report::{median, quantile, rates, Report, NETBASE};

@@ -1,5 +1,6 @@
 //! The `netbase` command line.
 
+mod bench;
 mod compile;
 
 use clap::{Parser, Subcommand};
@@ -19,7 +20,8 @@ tables and where each field comes from in netlink) and topologies (schema/topolo
 tiles, links and shared-memory workspaces).",
     after_help = "Examples:\n  \
 netbase compile schema/topologies/default.toml          print the plan of the default topology\n  \
-netbase compile schema/topologies/default.toml --json   the same plan as JSON\n\n\
+netbase compile schema/topologies/default.toml --json   the same plan as JSON\n  \
+netbase bench neigh4                                     neighbour table vs HashMap+RwLock\n\n\
 Run `netbase help <command>` for the details of one command."
 )]
 pub struct Cli {
@@ -30,6 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Compile(compile::CompileArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line and returns the process exit status.
@@ -44,5 +47,6 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Compile(args) => compile::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -1,0 +1,78 @@
+//! `netbase bench`: measure netbase against its baselines in one run.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+
+use crate::bench::Report;
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Measure netbase against its baselines (same run, medians and ratios)",
+    long_about = "Runs a benchmark and its baselines in the same process, on the same data, and \
+prints each implementation's medians and the ratio of netbase to each baseline. Machines are \
+noisy: compare ratios rather than absolute numbers, and run more rounds (--rounds) for steadier \
+medians.\n\n\
+With --json the output is one JSON object: {\"bench\": NAME, \"rows\": [{\"case\": CASE, \
+\"impl\": IMPL, <metric>: <number>, ...}, ...]}, metric names carrying their unit \
+(lookups_per_sec, updates_per_sec, inserts_per_sec, deletes_per_sec, bytes, ...), `impl` being \
+\"netbase\" for ours and the baseline's name otherwise.",
+    after_help = "Examples:\n  \
+netbase bench neigh4\n  \
+netbase bench neigh4 --json | jq '.rows[] | select(.impl == \"netbase\")'"
+)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: Which,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Measurement rounds per case (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub rounds: u16,
+    /// Seed of the generated tables and addresses (same seed, same data).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Small tables and short rounds: a smoke test of the benchmark, not a measurement.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Which {
+    /// Neighbour table: lookups/s and updates/s vs std HashMap behind an RwLock.
+    Neigh4(Common),
+}
+
+pub fn run(args: &BenchArgs) -> i32 {
+    let result: Result<Report, String> = match &args.which {
+        Which::Neigh4(c) => crate::bench::neigh4::run(&crate::bench::neigh4::Options {
+            quick: c.quick,
+            rounds: usize::from(c.rounds),
+            seed: c.seed,
+        }),
+    };
+    let json = match &args.which {
+        Which::Neigh4(c) => c.json,
+    };
+    match result {
+        Ok(report) => {
+            let text = if json {
+                report.to_json().to_string() + "\n"
+            } else {
+                report.render()
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "netbase bench: {e}");
+            1
+        }
+    }
+}
