@@ -29,3 +29,16 @@ pub mod plans {
 // The binary's plans and the tiles' generated schema come from the same schema file: if they
 // ever disagreed, workspaces created by one could not be joined by the other.
 const _: () = assert!(plans::default::LAYOUT_FINGERPRINT == schema::LAYOUT_FINGERPRINT);
+
+// The tables workspace of the plans holds exactly the schema's tables where the generated
+// schema code expects them, so tiles can open tables without knowing the topology.
+const _: () = {
+    use plans::default::workspaces::netbase as ws;
+    use schema::tables as t;
+    assert!(ws::TABLE_INTERFACES == t::INTERFACES_OFFSET);
+    assert!(ws::TABLE_ADDRS4 == t::ADDRS4_OFFSET);
+    assert!(ws::TABLE_LOCAL4 == t::LOCAL4_OFFSET);
+    assert!(ws::TABLE_MAIN4 == t::MAIN4_OFFSET);
+    assert!(ws::TABLE_NEIGH4 == t::NEIGH4_OFFSET);
+    assert!(ws::SIZE == t::WORKSPACE_BYTES);
+};

@@ -77,3 +77,41 @@ pub fn row_layout(schema: &Schema, row: &RowDef) -> RowLayout {
         slots,
     }
 }
+
+/// A table object in the workspace that holds the schema's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableObject {
+    pub name: String,
+    /// Byte offset from the start of the workspace (after its header page).
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// Where each table of the schema lives in the tables workspace: in schema order, each on its
+/// own pages, right after the workspace header. The plan places them exactly so (checked by a
+/// test), which lets generated code open the tables without knowing the topology.
+pub fn table_objects(schema: &Schema) -> Vec<TableObject> {
+    let mut offset = netbase_runtime::workspace::HEADER_SIZE;
+    schema
+        .tables
+        .iter()
+        .map(|t| {
+            let row = &schema.rows[t.row];
+            let layout = row_layout(schema, row);
+            let addr = t
+                .key
+                .first()
+                .map_or(0, |&k| row.fields[k].ty.size(&schema.enums)) as u64;
+            let size = crate::geometry::schema_table_bytes(t.kind, t.capacity, layout.size, addr)
+                .unwrap_or(u64::MAX / 4);
+            let size = size.div_ceil(crate::geometry::OBJECT_ALIGN) * crate::geometry::OBJECT_ALIGN;
+            let o = TableObject {
+                name: t.name.clone(),
+                offset,
+                size,
+            };
+            offset = offset.saturating_add(size);
+            o
+        })
+        .collect()
+}

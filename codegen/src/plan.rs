@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{hash_text, schema_fingerprint};
 use crate::geometry::{self, OBJECT_ALIGN};
-use crate::layout::row_layout;
 use crate::topology::{Access, Backing, LinkMode, TileKind, TileParams, Topology};
 
 /// Largest workspace the runtime maps (1 TiB): anything bigger is a capacity mistake.
@@ -211,16 +210,13 @@ impl Plan {
                 continue;
             }
             for (name, _) in ws_instances(wi) {
-                for t in &schema.tables {
-                    let row = row_layout(schema, &schema.rows[t.row]);
-                    let addr = t
-                        .key
-                        .first()
-                        .map_or(0, |&k| schema.rows[t.row].fields[k].ty.size(&schema.enums))
-                        as u64;
-                    let size = geometry::schema_table_bytes(t.kind, t.capacity, row.size, addr)
-                        .unwrap_or(u64::MAX / 4);
-                    b.place(&name, format!("table.{}", t.name), ObjectKind::Table, size);
+                for t in crate::layout::table_objects(schema) {
+                    b.place(
+                        &name,
+                        format!("table.{}", t.name),
+                        ObjectKind::Table,
+                        t.size,
+                    );
                 }
             }
         }

@@ -360,9 +360,26 @@ fn emit_tables(schema: &Schema) -> TokenStream {
             }
         }
     });
+    let objects = crate::layout::table_objects(schema);
+    let total = objects.last().map_or(0, |o| {
+        o.offset + o.size - netbase_runtime::workspace::HEADER_SIZE
+    });
+    let offsets = objects.iter().map(|o| {
+        let c = format_ident!("{}_OFFSET", o.name.to_uppercase());
+        let b = format_ident!("{}_BYTES", o.name.to_uppercase());
+        let (off, size) = (o.offset, o.size);
+        let d = format!(
+            " Offset of table `{}` in the workspace that holds the tables.",
+            o.name
+        );
+        quote! { #[doc = #d] pub const #c: u64 = #off; pub const #b: u64 = #size; }
+    });
     quote! {
         /// The netbase tables of this schema.
         pub mod tables {
+            #(#offsets)*
+            /// Bytes (after the workspace header) of the workspace that holds the tables.
+            pub const WORKSPACE_BYTES: u64 = #total;
             #(#consts)*
             /// Every table, in schema order.
             pub const ALL: &[::netbase_runtime::schema_info::TableInfo] = &[#(#all),*];
