@@ -7,6 +7,7 @@
 // crate.
 extern crate self as netbase_runtime;
 
+pub mod link;
 pub mod netlink;
 pub mod plain;
 pub mod region;
