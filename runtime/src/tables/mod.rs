@@ -4,3 +4,4 @@ pub mod geometry;
 pub mod hash;
 pub mod hashfn;
 pub mod header;
+pub mod lpm;

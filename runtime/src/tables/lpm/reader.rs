@@ -1,0 +1,315 @@
+//! The reader side (net tiles): lookups and inspection over a read-only mapping.
+
+use core::marker::PhantomData;
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
+use core::sync::atomic::{fence, AtomicU16, AtomicU64};
+
+use super::dir24::Tbl;
+use super::encoding::{PrefixWord, FLAG_ACTIVE, MARKER, MAX_NEXTHOP_ID, NO_ROUTE};
+use super::error::FibError;
+use super::mode;
+use super::nexthops::{LenTable, SLOT_FULL};
+use super::parts::Parts;
+use super::routelist::{RouteSlots, LISTED};
+use super::small;
+use super::{ListedRoute, Lookup};
+use crate::region::Region;
+use crate::sync::qsbr::QsbrReader;
+use crate::sync::seqlock::slot_words;
+use crate::sync::{Busy, SeqSlot};
+use crate::tables::geometry::Kind;
+use crate::tables::header::{stat, word, Header};
+use crate::SharedRow;
+
+/// How often a lookup retries a next-hop slot caught mid-write. A registered (QSBR) reader
+/// never sees one — slots are rewritten only after a grace period — so this only bounds the
+/// work of readers that look up without announcing quiescent states.
+const NEXTHOP_ATTEMPTS: u32 = 64;
+
+/// The index parts a reader uses.
+#[derive(Clone, Copy)]
+struct IndexView<'a> {
+    tbl: Tbl<'a>,
+    lens: LenTable<'a>,
+    default: &'a AtomicU16,
+}
+
+/// A read-only view of an IPv4 LPM table.
+pub struct Fib4Reader<'a, N> {
+    header: Header<'a>,
+    epoch: &'a AtomicU64,
+    small: [&'a [AtomicU64]; 2],
+    index: Option<IndexView<'a>>,
+    nexthops: &'a [AtomicU64],
+    routes: RouteSlots<'a>,
+    _row: PhantomData<fn() -> N>,
+}
+
+impl<N> Clone for Fib4Reader<'_, N> {
+    fn clone(&self) -> Self {
+        Fib4Reader {
+            header: self.header,
+            epoch: self.epoch,
+            small: self.small,
+            index: self.index,
+            nexthops: self.nexthops,
+            routes: self.routes,
+            _row: PhantomData,
+        }
+    }
+}
+
+impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
+    /// Attaches to a table created by a [`Fib4Writer`](super::Fib4Writer) with the same
+    /// capacity and row type; `region` may be read-only.
+    pub fn attach(region: Region<'a>, capacity: u64) -> Result<Self, FibError> {
+        let row = core::mem::size_of::<N>() as u64;
+        let parts = Parts::resolve(region, capacity, row)?;
+        if parts.nexthop_slot_words != slot_words::<N>() {
+            return Err(FibError::Layout("next-hop slots do not fit the row type"));
+        }
+        let header = Header::attach(parts.header, Kind::Lpm, capacity, row)?;
+        let epoch = parts
+            .header
+            .words()
+            .get(word::EPOCH)
+            .ok_or(FibError::Layout("header too small"))?;
+        Ok(Fib4Reader {
+            header,
+            epoch,
+            small: parts.small,
+            index: match (parts.index, parts.lens, parts.default) {
+                (Some((t24, t8)), Some(lens), Some(default)) => Some(IndexView {
+                    tbl: Tbl::new(t24, t8),
+                    lens,
+                    default,
+                }),
+                _ => None,
+            },
+            nexthops: parts.nexthops,
+            routes: RouteSlots::new(parts.prefixes, parts.prefix_slot_words),
+            _row: PhantomData,
+        })
+    }
+
+    /// The table's epoch word, for this reader's [`QsbrReader`].
+    pub fn epoch_word(&self) -> &'a AtomicU64 {
+        self.epoch
+    }
+
+    /// A quiescent-state announcer writing to `mine` (memory this reader owns).
+    pub fn qsbr<'b>(&self, mine: &'b AtomicU64) -> QsbrReader<'b, AtomicU64>
+    where
+        'a: 'b,
+    {
+        QsbrReader::new(self.epoch, mine)
+    }
+
+    /// Longest-prefix match for `addr` (host order).
+    ///
+    /// The answer is exact as of some instant during the call, provided this reader announces
+    /// quiescent states (see `sync::qsbr`) and holds no lookup across them. `Incomplete` means
+    /// a route covering `addr` could not be stored: the table cannot answer for this address
+    /// (the net tile reports `table_incomplete` instead of using a wrong route).
+    #[inline(always)]
+    pub fn lookup(&self, addr: u32) -> Lookup<N> {
+        let m = self.header.load(word::MODE);
+        if m & mode::OVERFLOW != 0 {
+            return Lookup::Incomplete;
+        }
+        if m & mode::INDEX != 0 {
+            self.lookup_index(addr)
+        } else {
+            self.lookup_small(addr, (m & mode::SMALL_ARRAY) as usize)
+        }
+    }
+
+    /// Looks up a burst of addresses (a poll loop's packets): `out[i]` gets the answer
+    /// `lookup(addrs[i])` would give (for the first `min(len)` of each). Faster than one call
+    /// per address on large tables: the first-level loads of up to 16 addresses are issued
+    /// before any is needed, so their cache misses overlap, and the mode is read once.
+    pub fn lookup_burst(&self, addrs: &[u32], out: &mut [Lookup<N>]) {
+        let n = addrs.len().min(out.len());
+        let (addrs, out) = (&addrs[..n], &mut out[..n]);
+        let m = self.header.load(word::MODE);
+        if m & mode::OVERFLOW != 0 {
+            out.fill(Lookup::Incomplete);
+            return;
+        }
+        let ix = match &self.index {
+            Some(ix) if m & mode::INDEX != 0 => ix,
+            _ => {
+                for (a, o) in addrs.iter().zip(out.iter_mut()) {
+                    *o = self.lookup_small(*a, (m & mode::SMALL_ARRAY) as usize);
+                }
+                return;
+            }
+        };
+        const BURST: usize = 16;
+        for (a, o) in addrs.chunks(BURST).zip(out.chunks_mut(BURST)) {
+            let mut e = [NO_ROUTE; BURST];
+            for (e, &addr) in e.iter_mut().zip(a) {
+                *e = ix.tbl.first_level(addr);
+            }
+            fence(Acquire);
+            for (e, &addr) in e.iter_mut().zip(a) {
+                *e = ix.tbl.second_level(*e, addr);
+            }
+            for (o, e) in o.iter_mut().zip(e) {
+                *o = self.answer(ix, e);
+            }
+        }
+    }
+
+    /// The index's answer whatever the mode (tests: the index is maintained in every mode).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn lookup_index(&self, addr: u32) -> Lookup<N> {
+        match &self.index {
+            Some(ix) => self.answer(ix, ix.tbl.resolve(addr)),
+            None => Lookup::Miss,
+        }
+    }
+
+    /// The lookup result of index entry `v`.
+    #[inline(always)]
+    fn answer(&self, ix: &IndexView<'a>, v: u16) -> Lookup<N> {
+        // One test for the common case, a next-hop id (1..=MAX_NEXTHOP_ID).
+        let id = if v.wrapping_sub(1) < MAX_NEXTHOP_ID {
+            v
+        } else {
+            match Self::special(ix, v) {
+                Ok(id) => id,
+                Err(answer) => return answer,
+            }
+        };
+        match ix.lens.get(id) {
+            Some(len) => self.hit(id, len),
+            None => Lookup::Miss,
+        }
+    }
+
+    /// An entry that is not a next-hop id: `NO_ROUTE` (the /0 route's cell answers, with an
+    /// id or not), `MARKER`, or garbage.
+    #[inline]
+    fn special(ix: &IndexView<'a>, v: u16) -> Result<u16, Lookup<N>> {
+        let v = if v == NO_ROUTE {
+            let d = ix.default.load(Relaxed);
+            fence(Acquire);
+            d
+        } else {
+            v
+        };
+        match v {
+            MARKER => Err(Lookup::Incomplete),
+            id if id.wrapping_sub(1) < MAX_NEXTHOP_ID => Ok(id),
+            _ => Err(Lookup::Miss),
+        }
+    }
+
+    #[inline(always)]
+    fn lookup_small(&self, addr: u32, array: usize) -> Lookup<N> {
+        match small::scan(self.small[array & 1], addr) {
+            None => Lookup::Miss,
+            Some(p) if p.nexthop == MARKER => Lookup::Incomplete,
+            Some(p) => self.hit(p.nexthop, p.len),
+        }
+    }
+
+    #[inline(always)]
+    fn hit(&self, id: u16, prefix_len: u8) -> Lookup<N> {
+        match self.nexthop(id) {
+            Ok(Some(nexthop)) => Lookup::Hit {
+                nexthop,
+                prefix_len,
+            },
+            Ok(None) => Lookup::Miss,
+            Err(Busy) => Lookup::Busy,
+        }
+    }
+
+    /// The row of next-hop `id` (`None`: no such slot, or an empty one — a corrupt entry).
+    #[inline(always)]
+    fn nexthop(&self, id: u16) -> Result<Option<N>, Busy> {
+        // A constant slot size (checked at attach) lets the compiler drop the seqlock's own
+        // size check and turn the multiplication into address arithmetic.
+        let w = slot_words::<N>();
+        let Some(start) = usize::from(id).checked_sub(1).map(|s| s * w) else {
+            return Ok(None);
+        };
+        let Some(words) = self.nexthops.get(start..start + w) else {
+            return Ok(None);
+        };
+        let slot = SeqSlot::new(words);
+        for _ in 0..NEXTHOP_ATTEMPTS {
+            if let Some(s) = slot.try_read::<N>() {
+                return Ok((s.state == SLOT_FULL).then_some(s.value));
+            }
+            core::hint::spin_loop();
+        }
+        Err(Busy)
+    }
+
+    /// Whether some route is missing from the table (full table, next hops or groups): while
+    /// true, lookups in the affected ranges answer `Incomplete`.
+    pub fn incomplete(&self) -> bool {
+        self.header.stat(stat::INCOMPLETE) != 0
+    }
+
+    /// Routes in the shared route list (`COUNT`).
+    pub fn len(&self) -> u64 {
+        self.header.load(word::COUNT)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bumped by the writer after each batch of changes it published (at its `maintain`).
+    pub fn generation(&self) -> u64 {
+        self.header.load(word::GENERATION)
+    }
+
+    /// A header counter (`header::stat::*`).
+    pub fn stat(&self, s: usize) -> u64 {
+        self.header.stat(s)
+    }
+
+    /// Every listed route (inspection, e.g. a dump to compare with `ip route`), including
+    /// routes shadowed by a lower metric (`active == false`). Each entry is consistent (its
+    /// prefix and next hop belonged together at one instant); the list as a whole is not a
+    /// snapshot. `Err(Busy)` for a slot that stayed mid-write (a writer that died in it).
+    pub fn routes(&self) -> impl Iterator<Item = Result<ListedRoute<N>, Busy>> + '_ {
+        (0..self.routes.count()).filter_map(move |i| self.listed(i).transpose())
+    }
+
+    fn listed(&self, i: usize) -> Result<Option<ListedRoute<N>>, Busy> {
+        for _ in 0..NEXTHOP_ATTEMPTS {
+            let Some(first) = self.routes.try_read(i) else {
+                core::hint::spin_loop();
+                continue;
+            };
+            if first.state != LISTED {
+                return Ok(None);
+            }
+            let p = PrefixWord::decode(first.value);
+            let Ok(row) = self.nexthop(p.nexthop) else {
+                continue;
+            };
+            // The id may have been released and reused while we read its row; an unchanged
+            // slot version proves the route (and so its reference to the id) lasted
+            // throughout.
+            match self.routes.try_read(i) {
+                Some(again) if again.version == first.version => {}
+                _ => continue,
+            }
+            return Ok(row.map(|nexthop| ListedRoute {
+                prefix: p.addr,
+                len: p.len,
+                nexthop,
+                active: p.flags & FLAG_ACTIVE != 0,
+            }));
+        }
+        Err(Busy)
+    }
+}
