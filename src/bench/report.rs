@@ -107,6 +107,8 @@ impl Report {
                     let ratios: Vec<String> = ours
                         .metrics
                         .iter()
+                        // Rates only: for sizes and latencies "×" would read the wrong way.
+                        .filter(|(k, _)| k.ends_with("_per_sec"))
                         .filter_map(|(k, v)| {
                             let b = base.metrics.iter().find(|(bk, _)| bk == k)?.1;
                             (b != 0.0).then(|| format!("{k} x{:.2}", v / b))

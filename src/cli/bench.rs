@@ -18,6 +18,8 @@ With --json the output is one JSON object: {\"bench\": NAME, \"rows\": [{\"case\
 (lookups_per_sec, updates_per_sec, inserts_per_sec, deletes_per_sec, bytes, ...), `impl` being \
 \"netbase\" for ours and the baseline's name otherwise.",
     after_help = "Examples:\n  \
+netbase bench fib4                       all route-lookup cases (takes a minute)\n  \
+netbase bench fib4 --routes 100000 --json\n  \
 netbase bench neigh4\n  \
 netbase bench neigh4 --json | jq '.rows[] | select(.impl == \"netbase\")'"
 )]
@@ -42,14 +44,34 @@ pub struct Common {
     pub quick: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct Fib4Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Only one synthetic BGP-like table of N routes (instead of 100k and 1M), besides the
+    /// host and cloud tables.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    pub routes: Option<u64>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Which {
+    /// IPv4 route lookup: netbase vs a sorted-linear-scan + /32-hash reference and the
+    /// prefix-trie crate, on host (3 routes), cloud (16 + 8,192 /32s) and synthetic full-BGP-like
+    /// tables (100k, 1M), plus lookups while a writer updates.
+    Fib4(Fib4Args),
     /// Neighbour table: lookups/s and updates/s vs std HashMap behind an RwLock.
     Neigh4(Common),
 }
 
 pub fn run(args: &BenchArgs) -> i32 {
     let result: Result<Report, String> = match &args.which {
+        Which::Fib4(f) => crate::bench::fib4::run(&crate::bench::fib4::Options {
+            routes: f.routes,
+            quick: f.common.quick,
+            rounds: usize::from(f.common.rounds),
+            seed: f.common.seed,
+        }),
         Which::Neigh4(c) => crate::bench::neigh4::run(&crate::bench::neigh4::Options {
             quick: c.quick,
             rounds: usize::from(c.rounds),
@@ -57,6 +79,7 @@ pub fn run(args: &BenchArgs) -> i32 {
         }),
     };
     let json = match &args.which {
+        Which::Fib4(f) => f.common.json,
         Which::Neigh4(c) => c.json,
     };
     match result {

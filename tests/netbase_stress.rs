@@ -1,0 +1,221 @@
+//! Multi-process stress of the netbase tables: a writer churns the real netbase layout (tables
+//! at their generated offsets in a shared-memory workspace) while a reader in another process,
+//! mapping the workspace read-only, checks that every answer is one the writer published.
+//!
+//! Every row carries a checksum of its identity and version, so a torn row, a row answered for
+//! the wrong key, or an invented value is a violation; keys that are never removed must always
+//! be found. `NETBASE_STRESS_LOOKUPS` sets the number of checked lookups (CI runs 10^8 in a
+//! release build); the default keeps a debug `cargo test` short.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use netbase::schema::{tables, Neigh4, NudState, LAYOUT_FINGERPRINT};
+use netbase_runtime::region::Region;
+use netbase_runtime::tables::hash::{HashReader, HashWriter};
+use netbase_runtime::types::{Ipv4, Mac};
+use netbase_runtime::workspace::{Access, Backing, CreateOptions, RemoveGuard, Workspace};
+
+const CHILD_ENV: &str = "NETBASE_STRESS_CHILD";
+const STABLE: u32 = 1024;
+const CHURN: u32 = 4096;
+
+fn lookups_wanted() -> u64 {
+    std::env::var("NETBASE_STRESS_LOOKUPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000)
+}
+
+/// SplitMix64: deterministic and cheap, so the reader's key choice costs little.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn key_ip(i: u32) -> Ipv4 {
+    Ipv4::from_u32(0x0a00_0000 | i)
+}
+
+fn ifindex_of(i: u32) -> u32 {
+    1 + i % 7
+}
+
+/// The MAC a row must carry for its key and version: any mix-up shows.
+fn check_mac(ifindex: u32, ip: Ipv4, version: u64) -> Mac {
+    let mut x = u64::from(ifindex) << 32 ^ u64::from(ip.to_u32()) ^ version.rotate_left(17);
+    x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    let b = x.to_le_bytes();
+    Mac([b[0], b[1], b[2], b[3], b[4], b[5]])
+}
+
+fn row(i: u32, version: u64) -> Neigh4 {
+    let (ifindex, ip) = (ifindex_of(i), key_ip(i));
+    Neigh4 {
+        ifindex,
+        ip,
+        updated_ns: version,
+        mac: check_mac(ifindex, ip, version),
+        state: NudState::REACHABLE,
+        ..Neigh4::ZERO
+    }
+}
+
+fn key(i: u32) -> [u8; 8] {
+    tables::neigh4_key(&row(i, 0))
+}
+
+fn neigh_region(ws: &Workspace) -> Region<'_> {
+    Region::from_workspace(ws, tables::NEIGH4_OFFSET, tables::NEIGH4_BYTES).expect("neigh4 region")
+}
+
+/// The reader process: checks `lookups` answers and prints the tally.
+#[test]
+fn stress_reader_child() {
+    let Ok(name) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let ws = Workspace::join(&name, LAYOUT_FINGERPRINT, Access::ReadOnly).expect("join read-only");
+    let neigh = HashReader::<Neigh4, [u8; 8]>::attach(
+        neigh_region(&ws),
+        tables::NEIGH4.capacity,
+        tables::neigh4_key,
+    )
+    .expect("attach neigh4");
+    let wanted = lookups_wanted();
+    let mut rng = Rng(std::process::id().into());
+    let (mut checked, mut violations, mut busy, mut found_churn) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_violation = String::new();
+    println!("READY");
+    while checked < wanted {
+        let i = (rng.next() % u64::from(STABLE + CHURN)) as u32;
+        let answer = match neigh.get(&key(i)) {
+            Ok(a) => a,
+            Err(_) => {
+                busy += 1;
+                continue;
+            }
+        };
+        checked += 1;
+        let ok = match answer {
+            Some(r) => {
+                let valid = r.ifindex == ifindex_of(i)
+                    && r.ip == key_ip(i)
+                    && r.mac == check_mac(r.ifindex, r.ip, r.updated_ns);
+                if i >= STABLE {
+                    found_churn += 1;
+                }
+                valid
+            }
+            // Only churning keys may be absent.
+            None => i >= STABLE,
+        };
+        if !ok {
+            violations += 1;
+            if first_violation.is_empty() {
+                first_violation = format!("key {i}: {answer:?}");
+            }
+        }
+    }
+    println!(
+        "RESULT checked={checked} violations={violations} busy={busy} found_churn={found_churn} first={first_violation}"
+    );
+}
+
+#[test]
+fn readers_in_another_process_only_see_published_rows() {
+    let name = format!("nbt-stress-{}", std::process::id());
+    let _guard = RemoveGuard::new(&name, &Backing::Shm);
+    let ws = Workspace::create(&CreateOptions::new(
+        &name,
+        tables::WORKSPACE_BYTES,
+        LAYOUT_FINGERPRINT,
+    ))
+    .expect("create netbase workspace");
+    let mut neigh = HashWriter::<Neigh4, [u8; 8]>::create(
+        neigh_region(&ws),
+        tables::NEIGH4.capacity,
+        tables::neigh4_key,
+        0x5eed,
+    )
+    .expect("create neigh4");
+    for i in 0..STABLE {
+        neigh.upsert(&row(i, 1)).expect("stable row");
+    }
+
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "stress_reader_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &name)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn reader");
+    let stdout = child.stdout.take().expect("stdout");
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    let (updates, result) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut result = None;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("RESULT") {
+                    result = Some(line);
+                }
+            }
+            done.store(true, Ordering::Release);
+            result
+        });
+        // Churn until the reader is done: replace stable rows with new versions, insert and
+        // remove churning keys.
+        let mut rng = Rng(7);
+        let mut version = 2u64;
+        let mut updates = 0u64;
+        while !done.load(Ordering::Acquire) {
+            let i = (rng.next() % u64::from(STABLE + CHURN)) as u32;
+            if i < STABLE || rng.next() % 2 == 0 {
+                neigh.upsert(&row(i, version)).expect("upsert");
+            } else {
+                neigh.remove(&key(i));
+            }
+            version += 1;
+            updates += 1;
+            if started.elapsed() > Duration::from_secs(1800) {
+                break;
+            }
+        }
+        (updates, reader.join().expect("reader thread"))
+    });
+    let status = child.wait().expect("reader exit");
+    let result = result.unwrap_or_else(|| panic!("reader printed no result (status {status})"));
+    println!(
+        "{result} updates={updates} secs={:.1}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(status.success(), "reader failed: {result}");
+    let field = |k: &str| -> u64 {
+        result
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    assert_eq!(field("violations"), 0, "{result}");
+    assert!(field("checked") >= lookups_wanted(), "{result}");
+    assert!(
+        updates > 0 && field("found_churn") > 0,
+        "the writer must have churned: {result}"
+    );
+}
