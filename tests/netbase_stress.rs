@@ -4,7 +4,11 @@
 //!
 //! Every row carries a checksum of its identity and version, so a torn row, a row answered for
 //! the wrong key, or an invented value is a violation; keys that are never removed must always
-//! be found. `NETBASE_STRESS_LOOKUPS` sets the number of checked lookups (CI runs 10^8 in a
+//! be found. Routes carry their own prefix and a checksum in their next hop, so an answer must
+//! be a route that exists, covers the address, and is at least as specific as the stable route
+//! covering it; the reader publishes its quiescent epoch in a workspace of its own, which the
+//! writer maps read-only before reusing memory (QSBR across processes).
+//! `NETBASE_STRESS_LOOKUPS` sets the number of checked lookups (CI runs 10^8 in a
 //! release build); the default keeps a debug `cargo test` short.
 
 use std::io::{BufRead, BufReader};
@@ -12,9 +16,14 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use netbase::schema::{tables, Neigh4, NudState, LAYOUT_FINGERPRINT};
+use std::sync::atomic::AtomicU64;
+use std::sync::OnceLock;
+
+use netbase::schema::{tables, Neigh4, NudState, Route4, RouteType, LAYOUT_FINGERPRINT};
 use netbase_runtime::region::Region;
+use netbase_runtime::sync::qsbr::ReaderEpochs;
 use netbase_runtime::tables::hash::{HashReader, HashWriter};
+use netbase_runtime::tables::lpm::{Fib4Reader, Fib4Writer, Lookup};
 use netbase_runtime::types::{Ipv4, Mac};
 use netbase_runtime::workspace::{Access, Backing, CreateOptions, RemoveGuard, Workspace};
 
@@ -79,6 +88,90 @@ fn neigh_region(ws: &Workspace) -> Region<'_> {
     Region::from_workspace(ws, tables::NEIGH4_OFFSET, tables::NEIGH4_BYTES).expect("neigh4 region")
 }
 
+/// Stable routes (never removed): 10.0.0.0/8 covers every address the reader asks for.
+const STABLE_ROUTES: [(u32, u8); 4] = [
+    (0x0a00_0000, 8),
+    (0x0a01_0000, 16),
+    (0x0a02_0000, 16),
+    (0x0a02_0100, 24),
+];
+
+/// Churning routes: /32s and /25–/30s under the stable ones, and /20s between them.
+fn churn_route(n: u64) -> (u32, u8) {
+    match n % 4 {
+        0 => (0x0a01_0000 | (n as u32 >> 2) % 4096, 32),
+        1 => {
+            let len = 25 + ((n >> 2) % 6) as u8;
+            let base = 0x0a02_0000 | (((n >> 5) as u32 % 16) << 8);
+            let off = ((n >> 9) as u32 % 4) << (32 - len);
+            (base | (off & !(u32::MAX >> len)), len)
+        }
+        2 => (0x0a00_0000 | (((n >> 2) as u32 % 64) << 12), 20),
+        _ => (0x0a01_0000 | (((n >> 2) as u32 % 256) << 8), 24),
+    }
+}
+
+fn route_check(prefix: u32, len: u8, version: u32) -> u32 {
+    let mut x = (u64::from(prefix) << 8 | u64::from(len)) ^ u64::from(version).rotate_left(40);
+    x = (x ^ (x >> 31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x ^ (x >> 29)) as u32
+}
+
+/// The next hop of a route: it names its own prefix, so the reader can check the answer.
+fn nexthop(prefix: u32, len: u8, version: u32) -> Route4 {
+    Route4 {
+        gateway: Ipv4::from_u32(prefix),
+        oif: u32::from(len),
+        priority: version,
+        prefsrc: Ipv4::from_u32(route_check(prefix, len, version)),
+        table: 254,
+        route_type: RouteType::UNICAST,
+        ..Route4::ZERO
+    }
+}
+
+fn covers(prefix: u32, len: u8, addr: u32) -> bool {
+    len == 0 || (addr ^ prefix) >> (32 - u32::from(len)) == 0
+}
+
+fn stable_len(addr: u32) -> u8 {
+    STABLE_ROUTES
+        .iter()
+        .filter(|(p, l)| covers(*p, *l, addr))
+        .map(|(_, l)| *l)
+        .max()
+        .unwrap_or(0)
+}
+
+fn main_region(ws: &Workspace) -> Region<'_> {
+    Region::from_workspace(ws, tables::MAIN4_OFFSET, tables::MAIN4_BYTES).expect("main4 region")
+}
+
+/// The reader's quiescent word, in a workspace the reader owns and the writer maps read-only.
+/// Until the reader is up the writer assumes epoch 0, which holds all reuse back.
+struct ChildReader {
+    status: OnceLock<Workspace>,
+}
+
+impl ReaderEpochs for ChildReader {
+    fn min_epoch(&self) -> Option<u64> {
+        match self.status.get() {
+            Some(ws) => ws
+                .slice::<AtomicU64>(STATUS_WORD, 1)
+                .map(|w| w.min_epoch())
+                .unwrap_or(Some(0)),
+            None => Some(0),
+        }
+    }
+}
+
+const STATUS_WORD: u64 = 4096;
+const STATUS_FINGERPRINT: u64 = 0x5747_4154_5553_0001;
+
+fn status_name(name: &str) -> String {
+    format!("{name}-r0")
+}
+
 /// The reader process: checks `lookups` answers and prints the tally.
 #[test]
 fn stress_reader_child() {
@@ -92,12 +185,64 @@ fn stress_reader_child() {
         tables::neigh4_key,
     )
     .expect("attach neigh4");
+    let main = Fib4Reader::<Route4>::attach(main_region(&ws), tables::MAIN4.capacity)
+        .expect("attach main4");
+    let mut status = Workspace::create(&CreateOptions::new(
+        status_name(&name),
+        4096,
+        STATUS_FINGERPRINT,
+    ))
+    .expect("create reader status");
+    status.remove_on_drop(true);
+    let word = status
+        .slice::<AtomicU64>(STATUS_WORD, 1)
+        .expect("status word");
+    let qsbr = main.qsbr(&word[0]);
+    qsbr.online();
+    let (mut routes_checked, mut route_violations) = (0u64, 0u64);
     let wanted = lookups_wanted();
     let mut rng = Rng(std::process::id().into());
     let (mut checked, mut violations, mut busy, mut found_churn) = (0u64, 0u64, 0u64, 0u64);
     let mut first_violation = String::new();
     println!("READY");
     while checked < wanted {
+        if checked % 2 == 1 {
+            // A route lookup, between quiescent points (a poll loop's batch).
+            if checked % 64 == 1 {
+                qsbr.quiescent();
+            }
+            let addr = 0x0a00_0000 | (rng.next() as u32 & 0x0003_ffff);
+            match main.lookup(addr) {
+                Lookup::Busy => {
+                    busy += 1;
+                    continue;
+                }
+                answer => {
+                    checked += 1;
+                    routes_checked += 1;
+                    let ok = match answer {
+                        Lookup::Hit {
+                            nexthop: n,
+                            prefix_len,
+                        } => {
+                            let (p, l) = (n.gateway.to_u32(), n.oif);
+                            u32::from(prefix_len) == l
+                                && covers(p, prefix_len, addr)
+                                && n.prefsrc.to_u32() == route_check(p, prefix_len, n.priority)
+                                && prefix_len >= stable_len(addr)
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        route_violations += 1;
+                        if first_violation.is_empty() {
+                            first_violation = format!("route for {addr:#x}: {answer:?}");
+                        }
+                    }
+                }
+            }
+            continue;
+        }
         let i = (rng.next() % u64::from(STABLE + CHURN)) as u32;
         let answer = match neigh.get(&key(i)) {
             Ok(a) => a,
@@ -127,8 +272,10 @@ fn stress_reader_child() {
             }
         }
     }
+    qsbr.offline();
+    let violations = violations + route_violations;
     println!(
-        "RESULT checked={checked} violations={violations} busy={busy} found_churn={found_churn} first={first_violation}"
+        "RESULT checked={checked} violations={violations} routes_checked={routes_checked} busy={busy} found_churn={found_churn} first={first_violation}"
     );
 }
 
@@ -151,6 +298,20 @@ fn readers_in_another_process_only_see_published_rows() {
     .expect("create neigh4");
     for i in 0..STABLE {
         neigh.upsert(&row(i, 1)).expect("stable row");
+    }
+    let child_reader = ChildReader {
+        status: OnceLock::new(),
+    };
+    let _status_guard = RemoveGuard::new(&status_name(&name), &Backing::Shm);
+    let mut main = Fib4Writer::<Route4, &ChildReader>::create(
+        main_region(&ws),
+        tables::MAIN4.capacity,
+        &child_reader,
+    )
+    .expect("create main4");
+    for (p, l) in STABLE_ROUTES {
+        main.insert(p, l, 0, nexthop(p, l, 1))
+            .expect("stable route");
     }
 
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
@@ -184,6 +345,29 @@ fn readers_in_another_process_only_see_published_rows() {
         let mut version = 2u64;
         let mut updates = 0u64;
         while !done.load(Ordering::Acquire) {
+            if child_reader.status.get().is_none() {
+                if let Ok(ws) =
+                    Workspace::join(&status_name(&name), STATUS_FINGERPRINT, Access::ReadOnly)
+                {
+                    let _ = child_reader.status.set(ws);
+                }
+            }
+            // A route change: re-point a stable route, or add / remove a churning one.
+            let n = rng.next();
+            if n % 8 == 0 {
+                let (p, l) = STABLE_ROUTES[(n >> 3) as usize % STABLE_ROUTES.len()];
+                let _ = main.insert(p, l, 0, nexthop(p, l, version as u32));
+            } else {
+                let (p, l) = churn_route(n >> 3);
+                if n % 3 == 0 {
+                    main.remove(p, l, 0);
+                } else {
+                    let _ = main.insert(p, l, 0, nexthop(p, l, version as u32));
+                }
+            }
+            if updates % 256 == 0 {
+                main.maintain();
+            }
             let i = (rng.next() % u64::from(STABLE + CHURN)) as u32;
             if i < STABLE || rng.next() % 2 == 0 {
                 neigh.upsert(&row(i, version)).expect("upsert");
