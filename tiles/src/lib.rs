@@ -5,3 +5,8 @@
 pub mod schema {
     include!(concat!(env!("OUT_DIR"), "/netbase_schema.rs"));
 }
+
+/// The netlink tile: mirrors the kernel's interfaces, IPv4 addresses, routes and neighbours.
+pub mod netlink_tile;
+
+/// Neighbour solicitation: request wire format, dedup, rate limiting, keepalives.
