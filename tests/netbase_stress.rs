@@ -99,7 +99,7 @@ const STABLE_ROUTES: [(u32, u8); 4] = [
 /// Churning routes: /32s and /25–/30s under the stable ones, and /20s between them.
 fn churn_route(n: u64) -> (u32, u8) {
     match n % 4 {
-        0 => (0x0a01_0000 | (n as u32 >> 2) % 4096, 32),
+        0 => (0x0a01_0000 | ((n as u32 >> 2) % 4096), 32),
         1 => {
             let len = 25 + ((n >> 2) % 6) as u8;
             let base = 0x0a02_0000 | (((n >> 5) as u32 % 16) << 8);

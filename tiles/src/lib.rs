@@ -8,3 +8,6 @@ pub mod schema {
 
 /// The netlink tile: mirrors the kernel's interfaces, IPv4 addresses, routes and neighbours.
 pub mod netlink_tile;
+
+/// Neighbour solicitation: request wire format, dedup, rate limiting, keepalives.
+pub mod solicit;
