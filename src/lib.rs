@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod supervisor;
 
 pub use netbase_tiles::schema;
 

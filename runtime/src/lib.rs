@@ -10,10 +10,12 @@ extern crate self as netbase_runtime;
 pub mod link;
 pub mod netlink;
 pub mod plain;
+pub mod process;
 pub mod region;
 pub mod schema_info;
 pub mod sync;
 pub mod tables;
+pub mod tile;
 pub mod types;
 pub mod workspace;
 

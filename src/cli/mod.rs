@@ -2,6 +2,9 @@
 
 mod bench;
 mod compile;
+mod metrics;
+mod run;
+mod tile;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +36,11 @@ pub struct Cli {
 pub enum Command {
     Compile(compile::CompileArgs),
     Bench(bench::BenchArgs),
+    Run(run::RunArgs),
+    Metrics(metrics::MetricsArgs),
+    /// One tile process of an instance (started by `netbase run`).
+    #[command(hide = true)]
+    Tile(tile::TileArgs),
 }
 
 /// Runs the command line and returns the process exit status.
@@ -48,5 +56,8 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Compile(args) => compile::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Metrics(args) => metrics::run(&args),
+        Command::Tile(args) => tile::run(&args),
     }
 }

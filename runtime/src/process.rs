@@ -1,0 +1,100 @@
+//! Process helpers for supervisors: spawning children that die with their parent, and
+//! signalling processes by pid.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+
+/// Spawns `cmd` so that the kernel sends the child `SIGKILL` when the spawning thread exits
+/// (`PR_SET_PDEATHSIG`), however it exits, `SIGKILL` included: tiles never outlive their
+/// supervisor. Call it from a thread that lives as long as the supervisor (the main thread):
+/// the signal is tied to the parent *thread*.
+///
+/// If the parent is already gone by the time the child has armed the signal, the spawn fails
+/// with `ESRCH` instead of leaving an orphan that would never get it.
+pub fn spawn_with_parent_death(cmd: &mut Command) -> io::Result<Child> {
+    // Read before fork: in the child, getppid() must still name this process.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // operations are allowed (another thread of the parent may have held the allocator lock
+    // at fork time). It calls prctl and getppid, both plain system calls listed as
+    // async-signal-safe, and builds an io::Error from a raw errno, which stores an integer and
+    // does not allocate. It captures `parent` by copy and touches no other parent state.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl: then the child was already
+            // reparented and the death signal will never come.
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Sends signal `sig` to process `pid`. Refuses pids that would address a process group or
+/// every process (`pid <= 0`), so a garbled pid file cannot turn into `kill(-1, …)`.
+pub fn send_signal(pid: i32, sig: i32) -> io::Result<()> {
+    if pid <= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing to signal pid {pid}"),
+        ));
+    }
+    // SAFETY: kill has no memory-safety preconditions; `pid > 0` names exactly one process.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The conventional name of a signal number (`SIGSEGV`), or `None` for one without a
+/// well-known name.
+pub fn signal_name(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawned_child_runs_and_can_be_signalled() {
+        let mut child = spawn_with_parent_death(Command::new("sleep").arg("30")).unwrap();
+        send_signal(child.id() as i32, libc::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
+
+    #[test]
+    fn refuses_group_pids_and_names_signals() {
+        assert!(send_signal(0, libc::SIGTERM).is_err());
+        assert!(send_signal(-1, libc::SIGTERM).is_err());
+        assert_eq!(signal_name(libc::SIGSEGV), Some("SIGSEGV"));
+        assert_eq!(signal_name(1000), None);
+    }
+}

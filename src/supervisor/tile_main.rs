@@ -1,0 +1,133 @@
+//! A tile process (`netbase tile`, started by the supervisor): join the planned workspaces,
+//! run the kind's loop until SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use netbase_codegen::plan::ObjectKind;
+use netbase_codegen::topology::Access as PlanAccess;
+use netbase_runtime::region::Region;
+use netbase_runtime::tile::{self, LoopConfig, LoopExit, TileContext, TileState, TileStatus};
+use netbase_runtime::workspace::{Access, JoinOptions, Workspace};
+
+use super::kinds::{self, Joined};
+
+/// Exit status of a tile that left its loop on an error (the supervisor reports it).
+pub const EXIT_TILE_FAILED: i32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct TileOptions {
+    /// Instance name (workspace prefix).
+    pub name: String,
+    /// Tile instance in the plan, `netlink.0`.
+    pub instance: String,
+    /// The instance's run directory (holds `plan.json`).
+    pub run_dir: PathBuf,
+}
+
+/// Runs one tile process; returns its exit status.
+pub fn run_tile(opts: &TileOptions) -> i32 {
+    match run_inner(opts) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netbase tile {}: {e}", opts.instance);
+            1
+        }
+    }
+}
+
+fn run_inner(opts: &TileOptions) -> Result<i32, String> {
+    // Registered before anything slow, so that a stop during boot is not lost: the loop sees
+    // the flag on its first iteration. SIGINT too: a tile started by hand stops on Ctrl-C (the
+    // supervisor puts its tiles in their own process group, so they do not get the
+    // terminal's SIGINT).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    }
+
+    let plan = super::load_plan(&opts.run_dir)?;
+    let me = plan
+        .tiles
+        .iter()
+        .find(|t| t.instance == opts.instance)
+        .ok_or_else(|| format!("the plan has no tile instance {}", opts.instance))?;
+    if !kinds::is_available(me.kind) {
+        return Err(format!("tile kind {} is not available yet", me.kind.name()));
+    }
+
+    let mut joined = Vec::with_capacity(me.joins.len());
+    for j in &me.joins {
+        let wp = plan
+            .workspaces
+            .iter()
+            .find(|w| w.name == j.workspace)
+            .ok_or_else(|| format!("the plan has no workspace {}", j.workspace))?;
+        let access = match j.access {
+            PlanAccess::ReadWrite => Access::ReadWrite,
+            PlanAccess::ReadOnly => Access::ReadOnly,
+        };
+        let name = super::workspace_name(&opts.name, &wp.name);
+        let options =
+            JoinOptions::new(&name, wp.fingerprint, access).with_backing(super::backing_of(wp));
+        let workspace =
+            Workspace::join_with(&options).map_err(|e| format!("cannot join {name}: {e}"))?;
+        joined.push(Joined {
+            plan: wp.clone(),
+            workspace,
+        });
+    }
+
+    let own = super::tile_workspace(&me.instance);
+    let own = joined
+        .iter()
+        .find(|j| j.plan.name == own && j.workspace.access() == Access::ReadWrite)
+        .ok_or_else(|| format!("the plan does not map {own} read-write"))?;
+    let object = |kind: ObjectKind| -> Result<Region<'_>, String> {
+        let o = own
+            .plan
+            .objects
+            .iter()
+            .find(|o| o.kind == kind)
+            .ok_or_else(|| format!("{} has no {kind:?} object", own.plan.name))?;
+        Region::from_workspace(&own.workspace, o.offset, o.size)
+            .map_err(|e| format!("{} {kind:?} object: {e}", own.plan.name))
+    };
+    let status = TileStatus::new(object(ObjectKind::Status)?).map_err(|e| e.to_string())?;
+    status.set_pid(std::process::id());
+    status.set_state(TileState::Booting);
+
+    let booted = (|| {
+        let tile = kinds::build(me, &joined)?;
+        let metrics = tile::MetricsWriter::new(object(ObjectKind::Metrics)?, tile.metrics())
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((tile, metrics))
+    })();
+    let (mut tile, metrics) = match booted {
+        Ok(b) => b,
+        Err(e) => {
+            status.set_last_error(1);
+            status.set_state(TileState::Failed);
+            return Err(e);
+        }
+    };
+    let ctx = TileContext {
+        status,
+        metrics,
+        // The only kind so far is the netbase writer, which reads no table as a QSBR reader.
+        netbase_epoch: None,
+    };
+    match tile::run(tile.as_mut(), &ctx, &stop, &LoopConfig::default()) {
+        LoopExit::Stopped => Ok(0),
+        LoopExit::Failed(e) => {
+            eprintln!(
+                "netbase tile {}: {} failed: {e}",
+                opts.instance,
+                tile.name()
+            );
+            Ok(EXIT_TILE_FAILED)
+        }
+    }
+}
