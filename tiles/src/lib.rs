@@ -6,8 +6,8 @@ pub mod schema {
     include!(concat!(env!("OUT_DIR"), "/netbase_schema.rs"));
 }
 
-/// The netlink tile: mirrors the kernel's interfaces, IPv4 addresses, routes and neighbours.
+// Each module documents itself (an outer doc comment here would make rustdoc resolve the
+// module's own intra-doc links in this scope).
 pub mod netlink_tile;
 
-/// Neighbour solicitation: request wire format, dedup, rate limiting, keepalives.
 pub mod solicit;
