@@ -2,8 +2,11 @@
 
 mod bench;
 mod compile;
+mod diff;
 mod metrics;
+mod route_get;
 mod run;
+mod show;
 mod tile;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     Run(run::RunArgs),
     Metrics(metrics::MetricsArgs),
+    Show(show::ShowArgs),
+    Route(route_get::RouteArgs),
+    Diff(diff::DiffArgs),
     /// One tile process of an instance (started by `netbase run`).
     #[command(hide = true)]
     Tile(tile::TileArgs),
@@ -58,6 +64,9 @@ pub fn main() -> i32 {
         Command::Bench(args) => bench::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Metrics(args) => metrics::run(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Route(args) => route_get::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Tile(args) => tile::run(&args),
     }
 }

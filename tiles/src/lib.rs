@@ -11,3 +11,6 @@ pub mod schema {
 pub mod netlink_tile;
 
 pub mod solicit;
+
+/// A read-only view of an instance's netbase tables (for `netbase show`, `route get`, `diff`).
+pub mod netbase_view;
