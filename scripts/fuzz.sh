@@ -84,7 +84,14 @@ build_args=(--sanitizer "${FUZZ_SANITIZER:-address}" --debug-assertions)
 binary() {
     local host
     host=$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')
-    echo "fuzz/target/$host/release/$target"
+    # cargo honours CARGO_TARGET_DIR (relative to the fuzz crate, where cargo-fuzz runs it).
+    local dir=${CARGO_TARGET_DIR:-fuzz/target}
+    case $dir in
+        /*) ;;
+        fuzz/target) ;;
+        *) dir="fuzz/$dir" ;;
+    esac
+    echo "$dir/$host/release/$target"
 }
 
 if $replay; then

@@ -99,24 +99,109 @@ impl<'a> Region<'a> {
 /// Zeroed heap memory to back a region, for tests and benchmarks (and for tables that a single
 /// process owns).
 pub struct HeapRegion {
-    words: Box<[AtomicU64]>,
+    mem: HeapMem,
 }
+
+enum HeapMem {
+    Boxed(Box<[AtomicU64]>),
+    /// A 2 MiB-aligned allocation advised `MADV_HUGEPAGE`.
+    Aligned {
+        ptr: core::ptr::NonNull<AtomicU64>,
+        words: usize,
+        layout: std::alloc::Layout,
+        huge: bool,
+    },
+}
+
+// SAFETY: `Aligned` owns its allocation exclusively (like the `Box` variant); the memory is only
+// reached through `&[AtomicU64]`, which is `Send + Sync`.
+unsafe impl Send for HeapMem {}
+// SAFETY: as above.
+unsafe impl Sync for HeapMem {}
+
+/// The huge page size `zeroed_huge` aligns to (x86-64 and aarch64 with 4 KiB base pages).
+pub const HUGE_PAGE: usize = 2 << 20;
 
 impl HeapRegion {
     /// `bytes` zeroed bytes, rounded up to a multiple of 8.
     pub fn zeroed(bytes: usize) -> Self {
         let n = bytes.div_ceil(8);
         let words: Box<[AtomicU64]> = (0..n).map(|_| AtomicU64::new(0)).collect();
-        HeapRegion { words }
+        HeapRegion {
+            mem: HeapMem::Boxed(words),
+        }
+    }
+
+    /// `bytes` zeroed bytes (rounded up to a multiple of 8) in a 2 MiB-aligned allocation that
+    /// is advised to the kernel as transparent-huge-page memory before it is first touched: the
+    /// heap counterpart of a workspace on hugetlbfs
+    /// ([`Backing::HugeTlb`](crate::workspace::Backing::HugeTlb)), for benchmarks and
+    /// single-process tables that want the tables' random accesses to cost few TLB entries.
+    /// Whether the kernel grants huge pages depends on its THP setting
+    /// ([`huge_pages_advised`](Self::huge_pages_advised) tells whether the advice was accepted;
+    /// the memory works either way).
+    pub fn zeroed_huge(bytes: usize) -> Self {
+        let n = bytes.div_ceil(8).max(1);
+        let size = (n * 8).next_multiple_of(HUGE_PAGE);
+        let Ok(layout) = std::alloc::Layout::from_size_align(size, HUGE_PAGE) else {
+            return Self::zeroed(bytes);
+        };
+        // SAFETY: `layout` has a non-zero size.
+        let raw = unsafe { std::alloc::alloc(layout) };
+        let Some(ptr) = core::ptr::NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        // SAFETY: `raw..raw + size` is the allocation just made (page-aligned, since HUGE_PAGE
+        // is a multiple of the page size); madvise only changes how the kernel backs it.
+        let huge = unsafe { libc::madvise(raw.cast(), size, libc::MADV_HUGEPAGE) } == 0;
+        // SAFETY: the allocation is `size` writable bytes; zeroing them initializes every
+        // AtomicU64 in it (all-zero bytes are a valid AtomicU64). This first touch is what
+        // faults the pages in, after the advice.
+        unsafe { core::ptr::write_bytes(raw, 0, size) };
+        HeapRegion {
+            mem: HeapMem::Aligned {
+                ptr: ptr.cast(),
+                words: n,
+                layout,
+                huge,
+            },
+        }
+    }
+
+    /// Whether the memory was allocated by [`zeroed_huge`](Self::zeroed_huge) and the kernel
+    /// accepted the huge-page advice.
+    pub fn huge_pages_advised(&self) -> bool {
+        matches!(self.mem, HeapMem::Aligned { huge: true, .. })
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        match &self.mem {
+            HeapMem::Boxed(w) => w,
+            // SAFETY: `ptr` is a live allocation of at least `words` initialized (zeroed, then
+            // only accessed atomically) AtomicU64s, owned by `self` and freed only on drop.
+            HeapMem::Aligned { ptr, words, .. } => unsafe {
+                core::slice::from_raw_parts(ptr.as_ptr(), *words)
+            },
+        }
     }
 
     pub fn region(&self) -> Region<'_> {
-        Region::new(&self.words, true)
+        Region::new(self.words(), true)
     }
 
     /// The same memory as a reader sees it (stores are refused by the table APIs).
     pub fn read_only(&self) -> Region<'_> {
-        Region::new(&self.words, false)
+        Region::new(self.words(), false)
+    }
+}
+
+impl Drop for HeapMem {
+    fn drop(&mut self) {
+        if let HeapMem::Aligned { ptr, layout, .. } = self {
+            // SAFETY: allocated in `zeroed_huge` with exactly this layout, freed once (here);
+            // no reference into it outlives `self` (regions borrow the `HeapRegion`).
+            unsafe { std::alloc::dealloc(ptr.as_ptr().cast(), *layout) };
+        }
     }
 }
 
@@ -136,5 +221,12 @@ mod tests {
         assert!(r.sub(60, 8).is_none());
         assert!(r.sub(4, 8).is_none());
         assert!(!heap.read_only().is_writable());
+        let huge = HeapRegion::zeroed_huge(24);
+        let r = huge.region();
+        assert_eq!(r.len_bytes(), 24);
+        assert_eq!(r.words().as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(r.words().iter().all(|w| w.load(Relaxed) == 0));
+        r.words()[2].store(7, Relaxed);
+        assert_eq!(huge.read_only().words()[2].load(Relaxed), 7);
     }
 }
