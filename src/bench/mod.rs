@@ -2,6 +2,7 @@
 
 pub mod fib4;
 pub mod neigh4;
+pub mod netlink;
 pub mod report;
 
 pub use report::{median, quantile, rates, Report, NETBASE};

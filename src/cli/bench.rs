@@ -21,7 +21,8 @@ With --json the output is one JSON object: {\"bench\": NAME, \"rows\": [{\"case\
 netbase bench fib4                       all route-lookup cases (takes a minute)\n  \
 netbase bench fib4 --routes 100000 --json\n  \
 netbase bench neigh4\n  \
-netbase bench neigh4 --json | jq '.rows[] | select(.impl == \"netbase\")'"
+netbase bench neigh4 --json | jq '.rows[] | select(.impl == \"netbase\")'\n  \
+sudo netbase bench netlink --routes 100000   (needs root: uses a network namespace)"
 )]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -54,6 +55,17 @@ pub struct Fib4Args {
     pub routes: Option<u64>,
 }
 
+#[derive(Debug, Args)]
+pub struct NetlinkArgs {
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Routes to fill the namespace's main table with.
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=crate::bench::netlink::MAX_ROUTES))]
+    pub routes: u64,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Which {
     /// IPv4 route lookup: netbase vs a sorted-linear-scan + /32-hash reference and the
@@ -62,6 +74,10 @@ pub enum Which {
     Fib4(Fib4Args),
     /// Neighbour table: lookups/s and updates/s vs std HashMap behind an RwLock.
     Neigh4(Common),
+    /// Netlink sync (needs root): full sync of N routes vs `ip route show`, route-change
+    /// latency until a reader sees it, and a notification burst's updates/s, in a throw-away
+    /// network namespace.
+    Netlink(NetlinkArgs),
 }
 
 pub fn run(args: &BenchArgs) -> i32 {
@@ -77,10 +93,15 @@ pub fn run(args: &BenchArgs) -> i32 {
             rounds: usize::from(c.rounds),
             seed: c.seed,
         }),
+        Which::Netlink(n) => crate::bench::netlink::run(&crate::bench::netlink::Options {
+            routes: n.routes,
+            ..Default::default()
+        }),
     };
     let json = match &args.which {
         Which::Fib4(f) => f.common.json,
         Which::Neigh4(c) => c.json,
+        Which::Netlink(n) => n.json,
     };
     match result {
         Ok(report) => {

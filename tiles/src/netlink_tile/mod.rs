@@ -12,6 +12,7 @@ pub mod apply;
 pub mod counters;
 pub mod diff;
 pub mod mirror;
+pub mod solicit_service;
 pub mod sweep;
 pub mod sync;
 
