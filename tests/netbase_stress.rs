@@ -20,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 
 use netbase::schema::{tables, Neigh4, NudState, Route4, RouteType, LAYOUT_FINGERPRINT};
+use netbase_runtime::rand::SplitMix64;
 use netbase_runtime::region::Region;
 use netbase_runtime::sync::qsbr::ReaderEpochs;
 use netbase_runtime::tables::hash::{HashReader, HashWriter};
@@ -36,19 +37,6 @@ fn lookups_wanted() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000_000)
-}
-
-/// SplitMix64: deterministic and cheap, so the reader's key choice costs little.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 fn key_ip(i: u32) -> Ipv4 {
@@ -201,7 +189,7 @@ fn stress_reader_child() {
     qsbr.online();
     let (mut routes_checked, mut route_violations) = (0u64, 0u64);
     let wanted = lookups_wanted();
-    let mut rng = Rng(std::process::id().into());
+    let mut rng = SplitMix64::new(std::process::id().into());
     let (mut checked, mut violations, mut busy, mut found_churn) = (0u64, 0u64, 0u64, 0u64);
     let mut first_violation = String::new();
     println!("READY");
@@ -211,7 +199,7 @@ fn stress_reader_child() {
             if checked % 64 == 1 {
                 qsbr.quiescent();
             }
-            let addr = 0x0a00_0000 | (rng.next() as u32 & 0x0003_ffff);
+            let addr = 0x0a00_0000 | (rng.next_u64() as u32 & 0x0003_ffff);
             match main.lookup(addr) {
                 Lookup::Busy => {
                     busy += 1;
@@ -243,7 +231,7 @@ fn stress_reader_child() {
             }
             continue;
         }
-        let i = (rng.next() % u64::from(STABLE + CHURN)) as u32;
+        let i = (rng.next_u64() % u64::from(STABLE + CHURN)) as u32;
         let answer = match neigh.get(&key(i)) {
             Ok(a) => a,
             Err(_) => {
@@ -341,7 +329,7 @@ fn readers_in_another_process_only_see_published_rows() {
         });
         // Churn until the reader is done: replace stable rows with new versions, insert and
         // remove churning keys.
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::new(7);
         let mut version = 2u64;
         let mut updates = 0u64;
         while !done.load(Ordering::Acquire) {
@@ -353,7 +341,7 @@ fn readers_in_another_process_only_see_published_rows() {
                 }
             }
             // A route change: re-point a stable route, or add / remove a churning one.
-            let n = rng.next();
+            let n = rng.next_u64();
             if n % 8 == 0 {
                 let (p, l) = STABLE_ROUTES[(n >> 3) as usize % STABLE_ROUTES.len()];
                 let _ = main.insert(p, l, 0, nexthop(p, l, version as u32));
@@ -368,8 +356,8 @@ fn readers_in_another_process_only_see_published_rows() {
             if updates % 256 == 0 {
                 main.maintain();
             }
-            let i = (rng.next() % u64::from(STABLE + CHURN)) as u32;
-            if i < STABLE || rng.next() % 2 == 0 {
+            let i = (rng.next_u64() % u64::from(STABLE + CHURN)) as u32;
+            if i < STABLE || rng.next_u64() % 2 == 0 {
                 neigh.upsert(&row(i, version)).expect("upsert");
             } else {
                 neigh.remove(&key(i));

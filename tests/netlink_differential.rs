@@ -43,6 +43,7 @@ use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, Neig
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
+use netbase_runtime::rand::SplitMix64;
 use support::rtnl;
 use support::{hex_dump, packet, Rtnl, TestNetns};
 
@@ -1597,27 +1598,6 @@ fn run_all(ty: u16, buf: &[u8]) -> Option<Result<Res, ParseError>> {
     run_ours(ty, buf)
 }
 
-/// splitmix64: a tiny deterministic PRNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
-
 /// The schema's `other_lengths` for the MAC attribute `attr` of message type `ty`
 /// (IFLA_ADDRESS → Interface.mac, NDA_LLADDR → Neigh4.mac); `None` for other attributes.
 fn mac_rule(ty: u16, attr: u16) -> Option<OtherLengths> {
@@ -1933,25 +1913,25 @@ fn parsers_survive_truncation_and_corruption() {
             // 3. Seeded random corruptions.
             let headers = all_attr_headers(orig);
             let fixed = fixed_size_attrs(ty);
-            let mut rng = Rng(seed);
+            let mut rng = SplitMix64::new(seed);
             seed = seed.wrapping_add(0x1234_5678_9abc_def1);
             for _ in 0..48 {
                 let mut m = orig.clone();
-                let choice = rng.below(8);
+                let choice = rng.index(8);
                 // The result our parser must give, when it is clear.
                 let mut want: Option<Result<Res, ParseError>> = None;
                 match choice {
                     0 => {
                         // Flip 1 to 4 random bytes.
-                        for _ in 0..=rng.below(4) {
-                            let at = rng.below(len);
-                            m[at] ^= (rng.next() as u8) | 1;
+                        for _ in 0..=rng.index(4) {
+                            let at = rng.index(len);
+                            m[at] ^= (rng.next_u64() as u8) | 1;
                         }
                     }
                     1 => {
                         // Another nlmsg_len.
-                        let random = rng.next() as u32;
-                        let v = rng.pick(&[
+                        let random = rng.next_u64() as u32;
+                        let v = *rng.pick(&[
                             0u32,
                             1,
                             15,
@@ -1975,10 +1955,10 @@ fn parsers_survive_truncation_and_corruption() {
                     }
                     2 | 3 if !headers.is_empty() => {
                         // An attribute length (top-level or nested) set to a bad value.
-                        let (off, old) = rng.pick(&headers);
+                        let (off, old) = *rng.pick(&headers);
                         let old = old as u16;
-                        let random = rng.next() as u16;
-                        let v = rng.pick(&[
+                        let random = rng.next_u64() as u16;
+                        let v = *rng.pick(&[
                             0u16,
                             1,
                             2,
@@ -2007,8 +1987,8 @@ fn parsers_survive_truncation_and_corruption() {
                     }
                     4 if !attrs.is_empty() && !fixed.is_empty() => {
                         // A top-level attribute retagged as a fixed-size field of another size.
-                        let (off, alen, _) = rng.pick(&attrs);
-                        let (target, size) = rng.pick(fixed);
+                        let (off, alen, _) = *rng.pick(&attrs);
+                        let (target, size) = *rng.pick(fixed);
                         set_u16(&mut m, off + 2, target);
                         match full {
                             Ok(Res::Skipped(s)) => want = Some(Ok(Res::Skipped(s))),
@@ -2040,7 +2020,7 @@ fn parsers_survive_truncation_and_corruption() {
                     }
                     5 => {
                         // Another address family: skipped unless it is the row's.
-                        let f = rng.next() as u8;
+                        let f = rng.next_u64() as u8;
                         m[16] = f;
                         if rules().family_of(ty).is_some_and(|accepted| f != accepted) {
                             want = Some(Ok(Res::Skipped(Skip::Family(f))));
@@ -2056,11 +2036,11 @@ fn parsers_survive_truncation_and_corruption() {
                     }
                     _ => {
                         // Cut the tail at a random point, fix nlmsg_len, flip one byte.
-                        let cut = 16 + rng.below(len - 15);
+                        let cut = 16 + rng.index(len - 15);
                         m.truncate(cut);
                         set_u32(&mut m, 0, cut as u32);
-                        let at = rng.below(cut);
-                        m[at] ^= (rng.next() as u8) | 1;
+                        let at = rng.index(cut);
+                        m[at] ^= (rng.next_u64() as u8) | 1;
                     }
                 }
                 let got = run_all(ty, &m).expect("a parser");

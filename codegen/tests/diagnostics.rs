@@ -81,6 +81,7 @@ struct Case {
     fix: (&'static str, &'static str),
 }
 
+use netbase_runtime::rand::SplitMix64;
 use Headline::At;
 use Pin::{Bad, Is};
 
@@ -658,22 +659,6 @@ fn display_underlines_the_offending_text() {
 // ---------------------------------------------------------------------------------------------
 // Robustness: mutated shipped files never panic the validators.
 
-/// SplitMix64: a tiny deterministic generator, enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Byte ranges of the numbers of a text (digit runs not inside a word, with a leading `-`).
 fn numbers(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
@@ -721,11 +706,11 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 }
 
 /// One random mutation of `text`, and its description.
-fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
+fn mutate(text: &str, rng: &mut SplitMix64) -> (String, String) {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let (nums, strs) = (numbers(text), strings(text));
     // Kinds that need something to work on fall back to truncation.
-    let kind = match rng.below(6) {
+    let kind = match rng.index(6) {
         0..=2 if text.is_empty() => 5,
         3 if nums.is_empty() => 5,
         4 if strs.is_empty() => 5,
@@ -733,7 +718,7 @@ fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
     };
     match kind {
         0 => {
-            let i = rng.below(lines.len());
+            let i = rng.index(lines.len());
             let mut out = lines.clone();
             out.remove(i);
             (
@@ -742,7 +727,7 @@ fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
             )
         }
         1 => {
-            let i = rng.below(lines.len());
+            let i = rng.index(lines.len());
             let mut out = lines.clone();
             out.insert(i, lines[i]);
             (
@@ -752,7 +737,7 @@ fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
         }
         2 => {
             let chars: Vec<char> = text.chars().collect();
-            let (i, j) = (rng.below(chars.len()), rng.below(chars.len()));
+            let (i, j) = (rng.index(chars.len()), rng.index(chars.len()));
             let mut out = chars.clone();
             out.swap(i, j);
             (
@@ -761,22 +746,22 @@ fn mutate(text: &str, rng: &mut Rng) -> (String, String) {
             )
         }
         3 => {
-            let (s, e) = nums[rng.below(nums.len())];
-            let with = ["-1", "0", "99999999999"][rng.below(3)];
+            let (s, e) = nums[rng.index(nums.len())];
+            let with = ["-1", "0", "99999999999"][rng.index(3)];
             (
                 format!("{}{with}{}", &text[..s], &text[e..]),
                 format!("replace number {:?} at byte {s} with {with}", &text[s..e]),
             )
         }
         4 => {
-            let (s, e) = strs[rng.below(strs.len())];
+            let (s, e) = strs[rng.index(strs.len())];
             (
                 format!("{}{}", &text[..s], &text[e..]),
                 format!("empty the string {:?} at byte {s}", &text[s..e]),
             )
         }
         _ => {
-            let at = floor_boundary(text, rng.below(text.len() + 1));
+            let at = floor_boundary(text, rng.index(text.len() + 1));
             (text[..at].to_string(), format!("truncate at byte {at}"))
         }
     }
@@ -791,12 +776,12 @@ fn fuzz(
     count: usize,
     check: impl Fn(&SourceFile) -> Result<(), Diagnostics>,
 ) {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut failures = Vec::new();
     let (mut accepted, mut rejected) = (0, 0);
     for n in 0..count {
         let (mut mutated, mut what) = mutate(text, &mut rng);
-        if rng.below(4) == 0 {
+        if rng.index(4) == 0 {
             let (again, what2) = mutate(&mutated, &mut rng);
             mutated = again;
             what = format!("{what}, then {what2}");

@@ -9,8 +9,10 @@ extern crate self as netbase_runtime;
 
 pub mod link;
 pub mod netlink;
+pub mod netns;
 pub mod plain;
 pub mod process;
+pub mod rand;
 pub mod region;
 pub mod schema_info;
 pub mod sync;

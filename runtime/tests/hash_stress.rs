@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use netbase_runtime::rand::SplitMix64;
 use netbase_runtime::region::HeapRegion;
 use netbase_runtime::tables::geometry::{table_bytes, Kind};
 use netbase_runtime::tables::hash::{HashError, HashReader, HashWriter};
@@ -45,21 +46,6 @@ const CAPACITY: u64 = 1024;
 const STABLE: u32 = 200;
 /// Keys STABLE..KEYS come and go; together more than the table may hold.
 const KEYS: u32 = 1300;
-
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() % u64::from(n)) as u32
-    }
-}
 
 /// A lookup, retried while it reports `Busy`. `Busy` is legitimate when the writer thread is
 /// descheduled in the middle of a slot write (this machine is shared: that happens for
@@ -100,11 +86,11 @@ fn reader_sees_only_published_rows_and_never_misses_stable_keys() {
         let reader = s.spawn(|| {
             let r = HashReader::<Row, [u8; 4]>::attach(heap.read_only(), CAPACITY, key).unwrap();
             let mut seen = vec![0u64; KEYS as usize];
-            let mut rng = SplitMix(1);
+            let mut rng = SplitMix64::new(1);
             let mut lookups = 0u64;
             let mut busy = 0u64;
             while !done.load(Ordering::Acquire) {
-                let k = rng.below(KEYS);
+                let k = rng.below(KEYS.into()) as u32;
                 let found = get_patiently(&r, k, &mut busy);
                 lookups += 1;
                 let Some(found) = found else {
@@ -126,14 +112,14 @@ fn reader_sees_only_published_rows_and_never_misses_stable_keys() {
             }
             (lookups, busy)
         });
-        let mut rng = SplitMix(2);
+        let mut rng = SplitMix64::new(2);
         let mut seq = 1u64;
         let mut writes = 0u64;
         let start = Instant::now();
         while start.elapsed() < duration {
             for _ in 0..256 {
                 seq += 1;
-                let k = rng.below(KEYS);
+                let k = rng.below(KEYS.into()) as u32;
                 if k >= STABLE && rng.below(3) == 0 {
                     w.remove(&k.to_le_bytes());
                 } else {

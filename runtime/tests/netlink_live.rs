@@ -9,12 +9,7 @@
 //! `skipped: <reason>` to stderr and passes.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use netbase_runtime::netlink::dump::{DumpError, ReadError, RequestConfig, RequestSocket};
@@ -23,6 +18,7 @@ use netbase_runtime::netlink::request::DumpKind;
 use netbase_runtime::netlink::resync::{Applied, Next, SyncConfig, SyncMachine};
 use netbase_runtime::netlink::socket::BufferRequest;
 use netbase_runtime::netlink::wire;
+use netbase_runtime::netns::{namespaces_or_skip, Netns};
 use netbase_uapi::linux as uapi;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::address::AddressAttribute;
@@ -36,140 +32,19 @@ use netlink_packet_route::RouteNetlinkMessage;
 // ---------------------------------------------------------------------------------------------
 // Namespaces and the privilege policy.
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A network namespace made with `ip netns add`, deleted on drop (also while unwinding).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Result<Self, String> {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("nbt-{}-{n}", std::process::id());
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`ip netns add {name}` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Netns { name })
-    }
-
-    /// `ip -n NAME <args>`; panics with ip's stderr on failure.
-    #[track_caller]
-    fn ip(&self, args: &str) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args.split_whitespace())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "`ip -n {} {args}` failed: {}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `ip -n NAME -batch -` fed with `script`.
-    #[track_caller]
-    fn ip_batch(&self, script: &str) {
-        let mut child = Command::new("ip")
-            .args(["-n", &self.name, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ip -batch");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("feed ip -batch");
-        let out = child.wait_with_output().expect("wait for ip -batch");
-        assert!(
-            out.status.success(),
-            "ip -batch failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-
-    /// Runs `f` on a thread that entered this namespace; sockets opened there stay in it.
-    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            let h = s.spawn(move || {
-                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: setns(2) only reads the descriptor, which `file` keeps open for the
-                // call, and moves just this (scoped, short-lived) thread into the namespace.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                f()
-            });
-            match h.join() {
-                Ok(r) => r,
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let ok = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!("warning: could not delete netns {}", self.name);
-        }
-    }
-}
-
-/// `n` namespaces, or `None` after applying the privilege policy.
-fn namespaces(n: usize) -> Option<Vec<Netns>> {
-    let mut v = Vec::new();
-    for _ in 0..n {
-        match Netns::new() {
-            Ok(ns) => v.push(ns),
-            Err(reason) => {
-                if std::env::var("NETBASE_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-                    panic!("privileged test cannot run: {reason}");
-                }
-                eprintln!("skipped: {reason}");
-                return None;
-            }
-        }
-    }
-    Some(v)
-}
-
 /// `a` gets veth `a0` (10.1.0.1/24), `b` its peer `b0` (10.1.0.2/24); both up with loopback.
 fn veth_pair(a: &Netns, b: &Netns) {
-    a.ip("link set lo up");
-    b.ip("link set lo up");
-    a.ip(&format!(
+    a.ip_line("link set lo up").unwrap();
+    b.ip_line("link set lo up").unwrap();
+    a.ip_line(&format!(
         "link add a0 type veth peer name b0 netns {}",
-        b.name
-    ));
-    a.ip("addr add 10.1.0.1/24 dev a0");
-    b.ip("addr add 10.1.0.2/24 dev b0");
-    a.ip("link set a0 up");
-    b.ip("link set b0 up");
+        b.name()
+    ))
+    .unwrap();
+    a.ip_line("addr add 10.1.0.1/24 dev a0").unwrap();
+    b.ip_line("addr add 10.1.0.2/24 dev b0").unwrap();
+    a.ip_line("link set a0 up").unwrap();
+    b.ip_line("link set b0 up").unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,13 +119,17 @@ fn request_socket() -> RequestSocket {
 
 #[test]
 fn live_dumps_are_strict_and_complete() {
-    let Some(ns) = namespaces(2) else { return };
+    let Some(ns) = namespaces_or_skip::<2>("nbt") else {
+        return;
+    };
     let (a, b) = (&ns[0], &ns[1]);
     veth_pair(a, b);
-    a.ip("route add 10.2.0.0/16 via 10.1.0.2");
-    a.ip("route add 10.3.0.0/16 dev a0 table 100");
-    a.ip("route add 10.6.0.0/16 dev a0 table 1000");
-    a.ip("neigh add 10.1.0.9 lladdr 02:00:00:00:00:09 dev a0 nud permanent");
+    a.ip_line("route add 10.2.0.0/16 via 10.1.0.2").unwrap();
+    a.ip_line("route add 10.3.0.0/16 dev a0 table 100").unwrap();
+    a.ip_line("route add 10.6.0.0/16 dev a0 table 1000")
+        .unwrap();
+    a.ip_line("neigh add 10.1.0.9 lladdr 02:00:00:00:00:09 dev a0 nud permanent")
+        .unwrap();
 
     let mut req = a.run(request_socket);
     assert!(req.strict_check(), "NETLINK_GET_STRICT_CHK refused");
@@ -409,7 +288,9 @@ fn live_dumps_are_strict_and_complete() {
 
 #[test]
 fn live_notifications_after_subscribe() {
-    let Some(ns) = namespaces(2) else { return };
+    let Some(ns) = namespaces_or_skip::<2>("nbt") else {
+        return;
+    };
     let (a, b) = (&ns[0], &ns[1]);
     veth_pair(a, b);
     let (mut mon, mut tiny) = a.run(|| {
@@ -431,9 +312,9 @@ fn live_notifications_after_subscribe() {
     mon.drain(&mut |_: &[u8]| Ok::<(), ()>(())).expect("drain");
     tiny.drain(&mut |_: &[u8]| Ok::<(), ()>(())).expect("drain");
 
-    a.ip("route add 10.4.0.0/16 via 10.1.0.2");
-    a.ip("nexthop add id 7 via 10.1.0.2 dev a0");
-    a.ip("route del 10.4.0.0/16 via 10.1.0.2");
+    a.ip_line("route add 10.4.0.0/16 via 10.1.0.2").unwrap();
+    a.ip_line("nexthop add id 7 via 10.1.0.2 dev a0").unwrap();
+    a.ip_line("route del 10.4.0.0/16 via 10.1.0.2").unwrap();
 
     let mut seen_new = false;
     let mut seen_del = false;
@@ -632,11 +513,14 @@ fn sync_until_live(
 
 #[test]
 fn live_burst_overruns_a_tiny_buffer_and_resync_recovers() {
-    let Some(ns) = namespaces(2) else { return };
+    let Some(ns) = namespaces_or_skip::<2>("nbt") else {
+        return;
+    };
     let (a, b) = (&ns[0], &ns[1]);
     veth_pair(a, b);
     for i in 0..50 {
-        a.ip(&format!("route add 10.99.{i}.0/24 via 10.1.0.2"));
+        a.ip_line(&format!("route add 10.99.{i}.0/24 via 10.1.0.2"))
+            .unwrap();
     }
     let (mut req, mut mon) = a.run(|| {
         // Subscribe first, then dump.
@@ -671,7 +555,7 @@ fn live_burst_overruns_a_tiny_buffer_and_resync_recovers() {
     for i in 0..10 {
         script.push_str(&format!("route del 10.99.{i}.0/24\n"));
     }
-    a.ip_batch(&script);
+    a.ip_batch(&script).unwrap();
     let mut notified = 0u64;
     let mut deletes_seen = 0;
     let d = mon
@@ -707,7 +591,7 @@ fn live_burst_overruns_a_tiny_buffer_and_resync_recovers() {
         swept,
         m.counters()
     );
-    let kernel_main = a.ip("route show table main").lines().count();
+    let kernel_main = a.ip_line("route show table main").unwrap().lines().count();
     assert_eq!(kernel_main, 2041);
     assert_eq!(
         mirror.count(2, 254),
@@ -719,7 +603,7 @@ fn live_burst_overruns_a_tiny_buffer_and_resync_recovers() {
         10,
         "the rows whose deletes were lost were swept"
     );
-    let kernel_links = a.ip("-o link show").lines().count();
+    let kernel_links = a.ip_line("-o link show").unwrap().lines().count();
     assert_eq!(mirror.count(0, 0), kernel_links);
     assert_eq!(m.counters().full_syncs, 2);
     assert!(m.counters().enobufs >= 1);
@@ -727,7 +611,9 @@ fn live_burst_overruns_a_tiny_buffer_and_resync_recovers() {
 
 #[test]
 fn live_ntf_use_solicitation_resolves_a_neighbour() {
-    let Some(ns) = namespaces(2) else { return };
+    let Some(ns) = namespaces_or_skip::<2>("nbt") else {
+        return;
+    };
     let (a, b) = (&ns[0], &ns[1]);
     veth_pair(a, b);
     let (mut req, mut mon) = a.run(|| {
@@ -748,7 +634,7 @@ fn live_ntf_use_solicitation_resolves_a_neighbour() {
         })
         .expect("a0");
     let peer_mac: Vec<u8> = {
-        let out = b.ip("-o link show b0");
+        let out = b.ip_line("-o link show b0").unwrap();
         let mac = out
             .split_whitespace()
             .skip_while(|w| *w != "link/ether")

@@ -34,6 +34,7 @@ use prefix_trie::PrefixMap;
 use super::report::{median, Report, NETBASE};
 use crate::schema::tables::{main4_nexthop, MAIN4};
 use crate::schema::{Route4, RouteType};
+use netbase_runtime::rand::SplitMix64;
 
 pub struct Options {
     /// One synthetic BGP-like table of this many routes instead of 100k and 1M.
@@ -48,30 +49,6 @@ pub const LINEAR_HASH: &str = "linear-hash";
 pub const PREFIX_TRIE: &str = "prefix-trie";
 /// The reader of `under-updates` without a writer at work.
 pub const NO_UPDATES: &str = "netbase-no-updates";
-
-/// SplitMix64: a few lines, good enough for synthetic tables.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
-}
 
 fn mask(len: u8) -> u32 {
     (u64::from(u32::MAX) << (32 - u32::from(len.min(32)))) as u32
@@ -144,11 +121,11 @@ fn hop_row(i: u32) -> Route4 {
 }
 
 /// Addresses inside randomly chosen routes, and addresses no route covers.
-fn addresses(routes: &[Route], n: usize, rng: &mut SplitMix) -> (Vec<u32>, Vec<u32>) {
+fn addresses(routes: &[Route], n: usize, rng: &mut SplitMix64) -> (Vec<u32>, Vec<u32>) {
     let hits = (0..n)
         .map(|_| {
             let r = routes[rng.below(routes.len() as u64) as usize];
-            r.prefix | (rng.next() as u32 & !mask(r.len))
+            r.prefix | (rng.next_u64() as u32 & !mask(r.len))
         })
         .collect();
     let mut trie: PrefixMap<(u32, u8), u16> = PrefixMap::new();
@@ -158,7 +135,7 @@ fn addresses(routes: &[Route], n: usize, rng: &mut SplitMix) -> (Vec<u32>, Vec<u
     let mut misses = Vec::with_capacity(n);
     if trie.get_lpm(&(0, 0)).is_none() {
         for _ in 0..n * 64 {
-            let a = rng.next() as u32;
+            let a = rng.next_u64() as u32;
             if trie.get_lpm(&(a, 32)).is_none() {
                 misses.push(a);
                 if misses.len() == n {
@@ -170,7 +147,7 @@ fn addresses(routes: &[Route], n: usize, rng: &mut SplitMix) -> (Vec<u32>, Vec<u
     (hits, misses)
 }
 
-fn host_case(n: usize, rng: &mut SplitMix) -> Case {
+fn host_case(n: usize, rng: &mut SplitMix64) -> Case {
     let routes = vec![
         Route {
             prefix: 0,
@@ -200,13 +177,13 @@ fn host_case(n: usize, rng: &mut SplitMix) -> Case {
 
 /// A cloud host: 16 subnets (/16–/24 in 10/8 and 172.16/12) and `hosts` /32s (pods, VMs)
 /// spread over 10.244/16; no default route.
-fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix) -> Case {
+fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix64) -> Case {
     let mut routes = Vec::new();
     let mut seen = HashSet::new();
     for i in 0..16u32 {
         let len = [16u8, 20, 22, 24][i as usize % 4];
         let base = if i % 2 == 0 { 0x0a00_0000 } else { 0xac10_0000 };
-        let prefix = (base + (i << 16) + (rng.next() as u32 & 0xffff)) & mask(len);
+        let prefix = (base + (i << 16) + (rng.next_u64() as u32 & 0xffff)) & mask(len);
         if seen.insert((prefix, len)) {
             routes.push(Route {
                 prefix,
@@ -216,7 +193,7 @@ fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix) -> Case {
         }
     }
     while routes.len() < 16 + hosts as usize {
-        let prefix = 0x0af4_0000 | (rng.next() as u32 & 0xffff);
+        let prefix = 0x0af4_0000 | (rng.next_u64() as u32 & 0xffff);
         if seen.insert((prefix, 32)) {
             routes.push(Route {
                 prefix,
@@ -249,7 +226,7 @@ fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix) -> Case {
 /// overlap as in real tables); duplicates are drawn again. Next hops: 16 rows (routes learnt
 /// from a few peers over a few interfaces).
 pub fn bgp_table(n: u64, seed: u64) -> Vec<(u32, u8, u16)> {
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix64::new(seed);
     let blocks: Vec<u32> = (0..(n / 256).clamp(64, 4096))
         .map(|_| (0x0100_0000 + rng.below(0xdf00_0000) as u32) & mask(24))
         .collect();
@@ -271,7 +248,7 @@ pub fn bgp_table(n: u64, seed: u64) -> Vec<(u32, u8, u16)> {
             _ => 25 + rng.below(8) as u8,
         };
         let prefix = if len > 24 {
-            blocks[rng.below(blocks.len() as u64) as usize] | (rng.next() as u32 & 0xff)
+            blocks[rng.below(blocks.len() as u64) as usize] | (rng.next_u64() as u32 & 0xff)
         } else {
             0x0100_0000 + rng.below(0xdf00_0000) as u32
         } & mask(len);
@@ -282,8 +259,8 @@ pub fn bgp_table(n: u64, seed: u64) -> Vec<(u32, u8, u16)> {
     out
 }
 
-fn bgp_case(n: u64, addrs: usize, rng: &mut SplitMix) -> Case {
-    let routes: Vec<Route> = bgp_table(n, rng.next())
+fn bgp_case(n: u64, addrs: usize, rng: &mut SplitMix64) -> Case {
+    let routes: Vec<Route> = bgp_table(n, rng.next_u64())
         .into_iter()
         .map(|(prefix, len, hop)| Route { prefix, len, hop })
         .collect();
@@ -470,7 +447,7 @@ impl Samples {
 /// every route in random order, repeated until `MIN_UPDATE_TIME`: (inserts/s, deletes/s).
 fn update_round<T>(
     case: &Case,
-    rng: &mut SplitMix,
+    rng: &mut SplitMix64,
     mut fresh: impl FnMut() -> Result<T, String>,
     mut insert: impl FnMut(&mut T, Route) -> Result<(), String>,
     mut remove: impl FnMut(&mut T, Route) -> bool,
@@ -509,7 +486,7 @@ fn measure_case(
     case: &Case,
     rounds: usize,
     budget: Duration,
-    rng: &mut SplitMix,
+    rng: &mut SplitMix64,
 ) -> Result<bool, String> {
     let cap = capacity_for(case.routes.len());
     let layout = lpm_layout(cap, size_of::<Route4>() as u64, 4).ok_or("layout overflows")?;
@@ -665,7 +642,7 @@ fn measure_case(
 
 /// `linear-hash` updates on a big table: removes and re-inserts random routes of the full table
 /// until `budget` is spent.
-fn linear_churn(case: &Case, budget: Duration, rng: &mut SplitMix) -> (f64, f64) {
+fn linear_churn(case: &Case, budget: Duration, rng: &mut SplitMix64) -> (f64, f64) {
     let mut t = LinearHash::build(&case.routes);
     let (mut ti, mut td, mut n) = (Duration::ZERO, Duration::ZERO, 0);
     while ti + td < budget {
@@ -841,7 +818,7 @@ fn under_updates(
                     (n, start.elapsed().as_secs_f64())
                 });
                 let mut done = 0u64;
-                let mut rng = SplitMix(round as u64 + 7);
+                let mut rng = SplitMix64::new(round as u64 + 7);
                 while with_updates && !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
                         let rt = case.routes[rng.below(case.routes.len() as u64) as usize];
@@ -895,7 +872,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     } else {
         opts.rounds.max(1)
     };
-    let mut rng = SplitMix(opts.seed);
+    let mut rng = SplitMix64::new(opts.seed);
     let mut report = Report::new("fib4");
     let mut cases = vec![
         host_case(sizes.addresses, &mut rng),

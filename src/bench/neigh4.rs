@@ -21,6 +21,7 @@ use netbase_runtime::types::{Ipv4, Mac};
 use super::report::{median, rates, Report, NETBASE};
 use crate::schema::tables::{neigh4_key, NEIGH4};
 use crate::schema::{Neigh4, NudState};
+use netbase_runtime::rand::SplitMix64;
 
 pub struct Options {
     /// Small tables and short rounds (for tests).
@@ -34,23 +35,6 @@ pub const BASELINE: &str = "std-hashmap-rwlock";
 type BaseKey = (u32, [u8; 4]);
 type Baseline = RwLock<HashMap<BaseKey, Neigh4>>;
 type Ours<'a> = HashWriter<'a, Neigh4, [u8; 8]>;
-
-/// SplitMix64: a few lines, good enough to shuffle keys.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct Sizes {
     entries: [usize; 2],
@@ -82,11 +66,11 @@ impl Sizes {
 }
 
 /// `n` distinct neighbours on 16 interfaces.
-fn neighbours(n: usize, rng: &mut SplitMix) -> Vec<Neigh4> {
+fn neighbours(n: usize, rng: &mut SplitMix64) -> Vec<Neigh4> {
     let mut seen = HashSet::new();
     let mut rows = Vec::with_capacity(n);
     while rows.len() < n {
-        let r = rng.next();
+        let r = rng.next_u64();
         let ifindex = 1 + (r >> 32) as u32 % 16;
         let ip = Ipv4::from_u32(0x0a00_0000 | (r as u32 & 0x00ff_ffff));
         if seen.insert((ifindex, ip)) {
@@ -165,10 +149,10 @@ impl<'a> Tables<'a> {
         heap: &'a HeapRegion,
         sizes: &Sizes,
         n: usize,
-        rng: &mut SplitMix,
+        rng: &mut SplitMix64,
     ) -> Result<Self, String> {
         let key_of = neigh4_key as fn(&Neigh4) -> [u8; 8];
-        let mut writer = Ours::create(heap.region(), sizes.capacity, key_of, rng.next())
+        let mut writer = Ours::create(heap.region(), sizes.capacity, key_of, rng.next_u64())
             .map_err(|e| e.to_string())?;
         let reader = HashReader::attach(heap.read_only(), sizes.capacity, key_of)
             .map_err(|e| e.to_string())?;
@@ -178,7 +162,7 @@ impl<'a> Tables<'a> {
             writer.upsert(r).map_err(|e| e.to_string())?;
             map.insert(base_key(r), *r);
         }
-        let order: Vec<usize> = (0..sizes.ops).map(|_| rng.below(n)).collect();
+        let order: Vec<usize> = (0..sizes.ops).map(|_| rng.index(n)).collect();
         let keys = order.iter().map(|&i| neigh4_key(&rows[i])).collect();
         let base_keys = order.iter().map(|&i| base_key(&rows[i])).collect();
         Ok(Tables {
@@ -200,7 +184,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     } else {
         opts.rounds.max(1)
     };
-    let mut rng = SplitMix(opts.seed);
+    let mut rng = SplitMix64::new(opts.seed);
     let mut report = Report::new("neigh4");
     let bytes = table_bytes(Kind::Hash, sizes.capacity, size_of::<Neigh4>() as u64, 0)
         .ok_or("table size overflows")?;

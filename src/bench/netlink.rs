@@ -13,15 +13,12 @@
 //!
 //! Needs root (network namespaces).
 
-use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use netbase_runtime::netns::Netns;
 use netbase_runtime::region::Region;
 use netbase_runtime::sync::qsbr::OFFLINE;
 use netbase_runtime::tables::lpm::{Fib4Reader, Lookup};
@@ -96,102 +93,10 @@ fn interrupted(flag: &AtomicBool) -> Result<(), String> {
     }
 }
 
-/// A network namespace created with `ip netns add` and deleted when dropped.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(name: String) -> Result<Self, String> {
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`ip netns add {name}` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Netns { name })
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-
-    fn ip(&self, args: &[&str]) -> Result<Vec<u8>, String> {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(format!(
-                "`ip -n {} {}` failed ({}): {}",
-                self.name,
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-
-    /// A running `ip -n NAME -force -batch -` reading commands from its stdin.
-    fn batch(&self) -> Result<Child, String> {
-        Command::new("ip")
-            .args(["-n", &self.name, "-force", "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run `ip -batch`: {e}"))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        match Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "warning: `ip netns del {}` failed: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Err(e) => eprintln!("warning: cannot run `ip netns del {}`: {e}", self.name),
-        }
-    }
-}
-
-/// Moves the calling thread into the network namespace at `path`.
-fn enter_netns(path: &Path) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    // SAFETY: the fd is valid for the call; setns only changes this thread's namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        return Err(format!(
-            "setns({}) failed: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
 /// Feeds `lines` to a new `ip -batch` and waits for it; the seconds it took.
 fn run_batch(ns: &Netns, lines: impl Iterator<Item = String>) -> Result<f64, String> {
     let t = Instant::now();
-    let mut child = ns.batch()?;
+    let mut child = ns.spawn_batch(&["-force"])?;
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let mut buf = String::new();
     let mut write_err = None;
@@ -217,7 +122,7 @@ fn run_batch(ns: &Netns, lines: impl Iterator<Item = String>) -> Result<f64, Str
     if !out.status.success() || write_err.is_some() || !err.trim().is_empty() {
         return Err(format!(
             "`ip -n {} -batch -` failed ({}): {}",
-            ns.name,
+            ns.name(),
             out.status,
             err.lines().take(3).collect::<Vec<_>>().join("; ")
         ));
@@ -251,15 +156,15 @@ impl Drop for StopOnDrop<'_> {
 }
 
 /// The sync thread: opens the sync in the namespace, steps it to live, then keeps it live.
-fn sync_thread<R>(ns_path: &Path, writer: NetbaseWriter<'_, R>, sh: &Shared, sigint: &AtomicBool)
+fn sync_thread<R>(ns: &Netns, writer: NetbaseWriter<'_, R>, sh: &Shared, sigint: &AtomicBool)
 where
     R: netbase_runtime::sync::qsbr::ReaderEpochs + Clone,
 {
     let fail = |e: String| {
         *sh.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
     };
-    if let Err(e) = enter_netns(ns_path) {
-        return fail(e);
+    if let Err(e) = ns.enter() {
+        return fail(e.into());
     }
     while !sh.go.load(Ordering::Acquire) {
         if sh.stop.load(Ordering::Relaxed) || sigint.load(Ordering::Relaxed) {
@@ -343,7 +248,7 @@ fn run_in_netns(opts: &Options, sigint: &AtomicBool) -> Result<Report, String> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let ns = Netns::new(format!("nbb-{unique}"))?;
+    let ns = Netns::create(format!("nbb-{unique}"))?;
     for args in [
         &["link", "set", "lo", "up"][..],
         &["link", "add", DEV, "type", "veth", "peer", "name", "nbb1"],
@@ -392,10 +297,9 @@ fn run_in_netns(opts: &Options, sigint: &AtomicBool) -> Result<Report, String> {
     let writer = NetbaseWriter::create(regions, &reader_words[..], 0x5eed)
         .map_err(|e| format!("cannot create the tables: {e}"))?;
     let shared = Shared::default();
-    let ns_path = ns.path();
 
     std::thread::scope(|s| -> Result<(), String> {
-        let sync = s.spawn(|| sync_thread(&ns_path, writer, &shared, sigint));
+        let sync = s.spawn(|| sync_thread(&ns, writer, &shared, sigint));
         let stop = StopOnDrop(&shared.stop);
         let r = measure(
             opts,
@@ -416,7 +320,7 @@ fn run_in_netns(opts: &Options, sigint: &AtomicBool) -> Result<Report, String> {
     report.note(format!(
         "network namespace {}: {n} routes in main ({} /24s, {} /32s) via veth {DEV}; \
          change latency over {} single replaces, burst of {} replaces",
-        ns.name,
+        ns.name(),
         n - hosts.len() as u64,
         hosts.len(),
         opts.changes,
@@ -469,7 +373,7 @@ fn measure(
     let t = Instant::now();
     let shown = ns.ip(&["route", "show", "table", "main"])?;
     let ip_show = t.elapsed().as_secs_f64();
-    let shown_lines = shown.iter().filter(|&&b| b == b'\n').count();
+    let shown_lines = shown.lines().count();
     sh.go.store(true, Ordering::Release);
     wait_live(sh, sigint)?;
     let secs = f64::from_bits(sh.sync_seconds.load(Ordering::Acquire));
@@ -507,7 +411,7 @@ fn measure(
     );
 
     // 3. Change latency: one replace at a time through a long-lived `ip -batch`.
-    let mut batch = ns.batch()?;
+    let mut batch = ns.spawn_batch(&["-force"])?;
     let mut stdin = batch.stdin.take().ok_or("no stdin")?;
     let mut samples = Vec::with_capacity(opts.changes);
     let mut timeouts = 0u32;

@@ -15,30 +15,10 @@ pub use netns::TestNetns;
 #[allow(unused_imports)]
 pub use rtnl::Rtnl;
 
-/// With this variable set to `1`, a privileged test that cannot run fails instead of skipping.
-pub const REQUIRE_PRIVILEGED_ENV: &str = "NETBASE_REQUIRE_PRIVILEGED";
-
-/// Whether privileged tests must run (`NETBASE_REQUIRE_PRIVILEGED=1`).
-pub fn privileged_required() -> bool {
-    std::env::var(REQUIRE_PRIVILEGED_ENV).is_ok_and(|v| v == "1")
-}
-
-/// The project's one rule for a privileged test that cannot run: with
-/// `NETBASE_REQUIRE_PRIVILEGED=1` the test fails with `reason`; otherwise this prints
-/// `skipped: <reason>` to stderr and the caller returns early.
-#[track_caller]
-pub fn privileged_or_skip(reason: &str) {
-    if privileged_required() {
-        panic!("privileged test cannot run ({REQUIRE_PRIVILEGED_ENV}=1): {reason}");
-    }
-    eprintln!("skipped: {reason}");
-}
-
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
+#[allow(unused_imports)]
+pub use netbase_runtime::netns::{
+    is_root, privileged_or_skip, privileged_required, REQUIRE_PRIVILEGED_ENV,
+};
 
 /// A fresh test namespace, or `None` after [`privileged_or_skip`] when one cannot be made
 /// (not root, no `ip`, `ip netns add` refused). Typical use:
@@ -48,17 +28,7 @@ pub fn is_root() -> bool {
 /// ```
 #[track_caller]
 pub fn netns_or_skip() -> Option<TestNetns> {
-    if !is_root() {
-        privileged_or_skip("needs root to create network namespaces");
-        return None;
-    }
-    match TestNetns::new() {
-        Ok(ns) => Some(ns),
-        Err(e) => {
-            privileged_or_skip(&e);
-            None
-        }
-    }
+    netbase_runtime::netns::netns_or_skip("nbt").map(TestNetns::from)
 }
 
 /// Lower-case hex of `bytes`, 16 bytes a line with offsets (for failure messages).

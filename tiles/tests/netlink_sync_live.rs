@@ -4,131 +4,17 @@
 //! Needs root. Without it (or without `ip netns`), prints "skipped: ..." and passes, unless
 //! `NETBASE_REQUIRE_PRIVILEGED=1`, which turns the skip into a failure.
 
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use netbase_runtime::netlink::dump::{RequestConfig, RequestSocket};
 use netbase_runtime::netlink::socket::BufferRequest;
+use netbase_runtime::netns::netns_or_skip;
 use netbase_runtime::region::HeapRegion;
 use netbase_runtime::sync::qsbr::NoReaders;
 use netbase_tiles::netlink_tile::diff::diff;
 use netbase_tiles::netlink_tile::{
     monotonic_ns, NetbaseWriter, NetlinkSync, Snapshot, SyncOptions, TableRegions,
 };
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A throw-away namespace `nbt-<pid>-<n>`, deleted on drop (also while a test unwinds).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Result<Self, String> {
-        let name = format!(
-            "nbt-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`ip netns add {name}` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Netns { name })
-    }
-
-    #[track_caller]
-    fn ip(&self, line: &str) {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(line.split_whitespace())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "`ip -n {} {line}`: {}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-
-    #[track_caller]
-    fn batch(&self, script: &str) {
-        let path = std::env::temp_dir().join(format!("{}.batch", self.name));
-        std::fs::write(&path, script).unwrap();
-        let out = Command::new("ip")
-            .args(["-n", &self.name, "-batch"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ip");
-        let _ = std::fs::remove_file(&path);
-        assert!(
-            out.status.success(),
-            "ip -batch: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-
-    /// Runs `f` on a thread inside the namespace (sockets opened there stay in it).
-    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            let h = s.spawn(move || {
-                let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-                rustix::thread::move_into_link_name_space(
-                    file.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-                f()
-            });
-            match h.join() {
-                Ok(r) => r,
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
-fn netns_or_skip() -> Option<Netns> {
-    let required = std::env::var("NETBASE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
-    let reason = if !rustix::process::geteuid().is_root() {
-        "needs root to create network namespaces".to_string()
-    } else {
-        match Netns::new() {
-            Ok(ns) => return Some(ns),
-            Err(e) => e,
-        }
-    };
-    assert!(
-        !required,
-        "privileged test cannot run (NETBASE_REQUIRE_PRIVILEGED=1): {reason}"
-    );
-    eprintln!("skipped: {reason}");
-    None
-}
 
 /// Steps until live and quiet, then compares the mirror with a fresh kernel dump.
 #[track_caller]
@@ -169,14 +55,16 @@ fn blocking_request() -> RequestSocket {
 
 #[test]
 fn netlink_sync_live_scripted_changes_match_kernel() {
-    let Some(ns) = netns_or_skip() else { return };
+    let Some(ns) = netns_or_skip("nbt") else {
+        return;
+    };
     let mem = HeapRegion::zeroed(TableRegions::BASE_BYTES as usize);
-    ns.ip("link set lo up");
-    ns.ip("link add v0 type veth peer name v1");
-    ns.ip("link set v0 up");
-    ns.ip("link set v1 up");
-    ns.ip("addr add 10.1.0.1/24 dev v0");
-    ns.ip("addr add 10.2.0.1/24 dev v1");
+    ns.ip_line("link set lo up").unwrap();
+    ns.ip_line("link add v0 type veth peer name v1").unwrap();
+    ns.ip_line("link set v0 up").unwrap();
+    ns.ip_line("link set v1 up").unwrap();
+    ns.ip_line("addr add 10.1.0.1/24 dev v0").unwrap();
+    ns.ip_line("addr add 10.2.0.1/24 dev v1").unwrap();
     ns.run(|| {
         let tables =
             NetbaseWriter::create(TableRegions::from_base(mem.region()).unwrap(), NoReaders, 7)
@@ -200,14 +88,15 @@ fn netlink_sync_live_scripted_changes_match_kernel() {
             "route add 172.16.0.0/12 via 10.1.0.2 table 100",
             "route replace 10.9.0.0/16 via 10.2.0.3",
         ] {
-            ns.ip(line);
+            ns.ip_line(line).unwrap();
         }
         settle_and_compare(&mut sync, &mut req, "routes added");
         assert!(sync.counters().ignored_tables >= 1);
         assert!(sync.counters().unsupported_routes >= 1);
 
-        ns.ip("route del 10.9.0.0/16 via 10.2.0.2 metric 50");
-        ns.ip("route del blackhole 198.51.100.0/24");
+        ns.ip_line("route del 10.9.0.0/16 via 10.2.0.2 metric 50")
+            .unwrap();
+        ns.ip_line("route del blackhole 198.51.100.0/24").unwrap();
         settle_and_compare(&mut sync, &mut req, "routes deleted");
 
         for line in [
@@ -216,29 +105,29 @@ fn netlink_sync_live_scripted_changes_match_kernel() {
             "neigh add 10.2.0.22 lladdr 02:00:00:00:00:22 dev v1 nud stale",
             "neigh change 10.1.0.21 lladdr 02:00:00:00:00:99 dev v0 nud permanent",
         ] {
-            ns.ip(line);
+            ns.ip_line(line).unwrap();
         }
         settle_and_compare(&mut sync, &mut req, "neighbours added");
-        ns.ip("neigh del 10.1.0.20 dev v0");
-        ns.ip("neigh del 10.2.0.22 dev v1");
+        ns.ip_line("neigh del 10.1.0.20 dev v0").unwrap();
+        ns.ip_line("neigh del 10.2.0.22 dev v1").unwrap();
         settle_and_compare(&mut sync, &mut req, "neighbours deleted");
 
         let passes = sync.machine().counters().route_passes;
-        ns.ip("link set v1 down");
+        ns.ip_line("link set v1 down").unwrap();
         settle_and_compare(&mut sync, &mut req, "link down");
         assert!(
             sync.machine().counters().route_passes > passes,
             "link down re-dumps routes"
         );
-        ns.ip("link set v1 up");
-        ns.ip("route add 10.10.0.0/16 via 10.2.0.2");
+        ns.ip_line("link set v1 up").unwrap();
+        ns.ip_line("route add 10.10.0.0/16 via 10.2.0.2").unwrap();
         settle_and_compare(&mut sync, &mut req, "link up");
 
-        ns.ip("addr add 10.3.0.1/24 dev v0");
-        ns.ip("addr del 10.1.0.1/24 dev v0");
+        ns.ip_line("addr add 10.3.0.1/24 dev v0").unwrap();
+        ns.ip_line("addr del 10.1.0.1/24 dev v0").unwrap();
         settle_and_compare(&mut sync, &mut req, "addresses changed");
 
-        ns.ip("link del v0");
+        ns.ip_line("link del v0").unwrap();
         settle_and_compare(&mut sync, &mut req, "link deleted");
         let c = sync.counters();
         assert_eq!(c.parse_errors, 0, "{c:?}");
@@ -248,13 +137,15 @@ fn netlink_sync_live_scripted_changes_match_kernel() {
 
 #[test]
 fn netlink_sync_live_enobufs_resyncs_to_a_clean_diff() {
-    let Some(ns) = netns_or_skip() else { return };
+    let Some(ns) = netns_or_skip("nbt") else {
+        return;
+    };
     let mem = HeapRegion::zeroed(TableRegions::BASE_BYTES as usize);
-    ns.ip("link set lo up");
-    ns.ip("link add v0 type veth peer name v1");
-    ns.ip("link set v0 up");
-    ns.ip("link set v1 up");
-    ns.ip("addr add 10.1.0.1/24 dev v0");
+    ns.ip_line("link set lo up").unwrap();
+    ns.ip_line("link add v0 type veth peer name v1").unwrap();
+    ns.ip_line("link set v0 up").unwrap();
+    ns.ip_line("link set v1 up").unwrap();
+    ns.ip_line("addr add 10.1.0.1/24 dev v0").unwrap();
     ns.run(|| {
         let tables =
             NetbaseWriter::create(TableRegions::from_base(mem.region()).unwrap(), NoReaders, 7)
@@ -283,7 +174,7 @@ fn netlink_sync_live_enobufs_resyncs_to_a_clean_diff() {
             ));
         }
         // Nobody reads the monitor during the burst: its queue overflows.
-        ns.batch(&script);
+        ns.ip_batch(&script).unwrap();
         settle_and_compare(&mut sync, &mut req, "after the burst");
         let c = sync.counters();
         assert!(c.enobufs >= 1, "{c:?}");

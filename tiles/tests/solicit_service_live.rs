@@ -6,14 +6,12 @@
 //! Needs root. Without it (or without `ip netns`), prints "skipped: ..." and passes, unless
 //! `NETBASE_REQUIRE_PRIVILEGED=1`, which turns the skip into a failure.
 
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use netbase_runtime::link::{Consumer, ConsumerOptions, Geometry, Mode, Producer, Ring};
+use netbase_runtime::netns::{namespaces_or_skip, Netns};
 use netbase_runtime::region::HeapRegion;
 use netbase_runtime::sync::qsbr::NoReaders;
 use netbase_runtime::workspace::{Backing, CreateOptions, RemoveGuard, Workspace};
@@ -24,112 +22,24 @@ use netbase_tiles::netlink_tile::{
 use netbase_tiles::schema::{tables as t, NudState, LAYOUT_FINGERPRINT};
 use netbase_tiles::solicit::{encode, Kind, NeighState, Request, FRAME_LEN};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(tag: &str) -> String {
-    format!(
-        "nbs{tag}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A throw-away namespace, deleted on drop (also while a test unwinds).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Result<Self, String> {
-        let name = unique("");
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `ip`: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`ip netns add {name}` failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Netns { name })
-    }
-
-    #[track_caller]
-    fn ip(&self, line: &str) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(&self.name)
-            .args(line.split_whitespace())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "`ip -n {} {line}`: {}",
-            self.name,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Enters the namespace (the calling thread only: call it from a thread of its own).
-    fn enter(&self) {
-        let path = format!("/run/netns/{}", self.name);
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
-fn privileged_or_skip() -> Option<(Netns, Netns)> {
-    let required = std::env::var("NETBASE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
-    let reason = if !rustix::process::geteuid().is_root() {
-        "needs root to create network namespaces".to_string()
-    } else {
-        match Netns::new().and_then(|a| Ok((a, Netns::new()?))) {
-            Ok(pair) => return Some(pair),
-            Err(e) => e,
-        }
-    };
-    assert!(
-        !required,
-        "privileged test cannot run (NETBASE_REQUIRE_PRIVILEGED=1): {reason}"
-    );
-    eprintln!("skipped: {reason}");
-    None
-}
-
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const LEGIT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
 
 /// A: a0 10.77.0.1/16; B: b0 10.77.0.2/16 and 10.77.0.3/16. Returns a0's ifindex.
 fn wire(a: &Netns, b: &Netns) -> u32 {
-    a.ip("link set lo up");
-    b.ip("link set lo up");
-    a.ip(&format!(
+    a.ip_line("link set lo up").unwrap();
+    b.ip_line("link set lo up").unwrap();
+    a.ip_line(&format!(
         "link add a0 type veth peer name b0 netns {}",
-        b.name
-    ));
-    a.ip("addr add 10.77.0.1/16 dev a0");
-    b.ip("addr add 10.77.0.2/16 dev b0");
-    b.ip("addr add 10.77.0.3/16 dev b0");
-    a.ip("link set a0 up");
-    b.ip("link set b0 up");
-    let line = a.ip("-o link show dev a0");
+        b.name()
+    ))
+    .unwrap();
+    a.ip_line("addr add 10.77.0.1/16 dev a0").unwrap();
+    b.ip_line("addr add 10.77.0.2/16 dev b0").unwrap();
+    b.ip_line("addr add 10.77.0.3/16 dev b0").unwrap();
+    a.ip_line("link set a0 up").unwrap();
+    b.ip_line("link set b0 up").unwrap();
+    let line = a.ip_line("-o link show dev a0").unwrap();
     line.split(':').next().unwrap().trim().parse().unwrap()
 }
 
@@ -143,7 +53,12 @@ fn frame(ifindex: u32, ip: Ipv4Addr) -> [u8; FRAME_LEN] {
 
 /// A tables workspace removed on drop.
 fn tables_workspace() -> (RemoveGuard, Workspace) {
-    let name = unique("-tables");
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "nbs-tables-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     let guard = RemoveGuard::new(&name, &Backing::Shm).unwrap();
     let ws = Workspace::create(&CreateOptions::new(
         &name,
@@ -179,7 +94,7 @@ fn solicit_service_live_udp_probe_resolves_peer() {
 }
 
 fn request_resolves_peer(netlink_probes: bool) {
-    let Some((a, b)) = privileged_or_skip() else {
+    let Some([a, b]) = namespaces_or_skip::<2>("nbs") else {
         return;
     };
     let ifindex = wire(&a, &b);
@@ -187,7 +102,7 @@ fn request_resolves_peer(netlink_probes: bool) {
     let ring_mem = HeapRegion::zeroed(geometry().used_bytes() as usize);
     std::thread::scope(|s| {
         s.spawn(|| {
-            a.enter();
+            a.enter().unwrap();
             let tables =
                 NetbaseWriter::create(TableRegions::from_workspace(&ws).unwrap(), NoReaders, 11)
                     .unwrap();
@@ -245,11 +160,11 @@ fn request_resolves_peer(netlink_probes: bool) {
 
 #[test]
 fn solicit_service_live_flood_is_bounded() {
-    let Some((a, b)) = privileged_or_skip() else {
+    let Some([a, b]) = namespaces_or_skip::<2>("nbs") else {
         return;
     };
     let ifindex = wire(&a, &b);
-    a.ip("route add default via 10.77.0.2 dev a0");
+    a.ip_line("route add default via 10.77.0.2 dev a0").unwrap();
     let (_guard, ws) = tables_workspace();
     let ring_mem = HeapRegion::zeroed(geometry().used_bytes() as usize);
     let words = ring_mem.region().words();
@@ -296,7 +211,7 @@ fn solicit_service_live_flood_is_bounded() {
         });
 
         s.spawn(|| {
-            a.enter();
+            a.enter().unwrap();
             let tables =
                 NetbaseWriter::create(TableRegions::from_workspace(&ws).unwrap(), NoReaders, 12)
                     .unwrap();
@@ -346,7 +261,7 @@ fn solicit_service_live_flood_is_bounded() {
             let bound =
                 u64::from(burst) + (u64::from(rate) as f64 * elapsed.as_secs_f64()) as u64 + 1;
             let probes = p.probes_sent + p.gateway_probes + p.keepalives_sent;
-            let kernel = a.ip("-4 neigh show dev a0");
+            let kernel = a.ip_line("-4 neigh show dev a0").unwrap();
             let unresolved = kernel
                 .lines()
                 .filter(|l| l.contains("INCOMPLETE") || l.contains("FAILED"))

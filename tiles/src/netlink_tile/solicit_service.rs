@@ -1,7 +1,7 @@
 //! The netlink tile's solicitation service: drains the `solicit` links of the net tiles,
 //! runs each request through the [`Solicitor`] policy and sends the probes it allows.
 //!
-//! The service is polled by the netlink tile loop next to [`NetlinkSync::step`]; it never
+//! The service is polled by the netlink tile loop next to [`NetlinkSync::step`](super::NetlinkSync::step); it never
 //! blocks for longer than one probe's ACK (NTF_USE on a netlink request socket of its own,
 //! ~30 µs), and probes are rate limited by the policy (a few per second), so a flood of
 //! requests costs ring reads and hash lookups only.

@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+// The SplitMix64 finaliser: good enough avalanche for bucket indexes.
+use netbase_runtime::rand::mix64;
+
 const DEPTH: usize = 4;
 const WIDTH: usize = 4096;
 
@@ -19,13 +22,6 @@ pub struct DemandSketch {
     last_decay: Duration,
 }
 
-/// splitmix64 finaliser: good enough avalanche for bucket indexes.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
 impl DemandSketch {
     /// `seed` should be random per process: with public hash seeds an attacker could choose
     /// spoofed addresses that collide with a victim's cells and inflate their own estimates.
@@ -33,7 +29,7 @@ impl DemandSketch {
         let mut seeds = [0u64; DEPTH];
         let mut s = seed;
         for v in &mut seeds {
-            s = mix(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            s = mix64(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
             *v = s;
         }
         Self {
@@ -72,7 +68,7 @@ impl DemandSketch {
         let mut est = u32::MAX;
         for (row, seed) in self.rows.iter_mut().zip(self.seeds) {
             // WIDTH is a power of two: masking keeps the index in range.
-            let c = &mut row[(mix(key ^ seed) as usize) & (WIDTH - 1)];
+            let c = &mut row[(mix64(key ^ seed) as usize) & (WIDTH - 1)];
             *c = c.saturating_add(1);
             est = est.min(*c);
         }
