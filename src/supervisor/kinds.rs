@@ -2,6 +2,7 @@
 
 use netbase_codegen::plan::{TilePlan, WorkspacePlan};
 use netbase_codegen::topology::TileKind;
+use netbase_runtime::netlink::socket::BufferRequest;
 use netbase_runtime::sync::qsbr::NoReaders;
 use netbase_runtime::tile::{MetricDef, MetricKind, Tile, TileContext, TileError};
 use netbase_runtime::workspace::{Access, Workspace};
@@ -50,8 +51,20 @@ pub fn build<'a>(plan: &TilePlan, joined: &'a [Joined]) -> Result<Box<dyn Tile +
             // status quiescent words.
             let writer = NetbaseWriter::create(regions, NoReaders, seed)
                 .map_err(|e| format!("netbase tables: {e:?}"))?;
-            let sync = NetlinkSync::open(SyncOptions::default(), writer)
-                .map_err(|e| format!("netlink sockets: {e}"))?;
+            let mut opts = SyncOptions::default();
+            // Test setting, not an operator knob: `NETBASE_NETLINK_RCVBUF=BYTES` gives the
+            // notification socket a receive buffer of exactly that size (a plain
+            // SO_RCVBUF request, which the kernel doubles and caps at rmem_max), so that
+            // tests can make a burst overflow it and exercise the ENOBUFS resync.
+            if let Some(bytes) = std::env::var("NETBASE_NETLINK_RCVBUF")
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            {
+                opts.monitor.socket_rcvbuf = bytes;
+                opts.monitor.rcvbuf_request = BufferRequest::Plain;
+            }
+            let sync =
+                NetlinkSync::open(opts, writer).map_err(|e| format!("netlink sockets: {e}"))?;
             Ok(Box::new(NetlinkTile { netbase, sync }))
         }
         kind => Err(format!("tile kind {} is not available yet", kind.name())),
@@ -98,6 +111,10 @@ const NETLINK_METRICS: &[MetricDef] = &[
     metric!("netlink_routes_stale_total", "Link or nexthop events after which routes were re-dumped.", Counter),
     metric!("netlink_notifications_total", "Notification messages applied.", Counter),
     metric!("netlink_dump_messages_total", "Dump messages applied.", Counter),
+    metric!("netlink_dump_rows_superseded_total", "Dump rows skipped: a notification about the row was applied during that dump.", Counter),
+    metric!("netlink_discarded_after_overrun_total", "Notifications queued before an overrun was seen, dropped (the resync re-dumps them).", Counter),
+    metric!("netlink_link_refreshes_total", "Link re-dumps after a new link was announced (a veth learns its peer silently).", Counter),
+    metric!("netlink_neigh_refreshes_total", "Neighbour re-dumps after a link came up (neighbours the kernel creates silently).", Counter),
     metric!("netlink_live", "1 once the first full sync completed.", Gauge),
 ];
 
@@ -146,6 +163,10 @@ impl Tile for NetlinkTile<'_> {
             c.routes_stale,
             c.notifications,
             c.dump_messages,
+            c.dump_rows_superseded,
+            c.discarded_after_overrun,
+            c.link_refreshes,
+            c.neigh_refreshes,
             u64::from(self.sync.is_live()),
         ];
         for (i, v) in rest.into_iter().enumerate() {

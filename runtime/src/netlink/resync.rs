@@ -91,7 +91,9 @@ impl SyncConfig {
             n_tables: 0,
             max_interrupt_retries: 3,
             backoff_min: 100_000_000,
-            backoff_max: 30_000_000_000,
+            // Short enough that a mirror is current again within a second of a netlink
+            // storm ending (dumps interrupted again and again back off up to here).
+            backoff_max: 1_000_000_000,
             seed: 0x9e37_79b9_7f4a_7c15,
         }
     }

@@ -14,7 +14,7 @@ use netbase_runtime::types::Ipv4;
 use super::counters::Counters;
 use super::mirror::NetbaseWriter;
 use super::monotonic_ns;
-use super::sweep::{RouteStampKey, Stamps};
+use super::sweep::{RouteStampKey, Stamps, Touched};
 use crate::schema::tables as t;
 use crate::schema::{self, Addr4, Interface, Neigh4, OperState, Route4};
 
@@ -50,6 +50,14 @@ pub struct Effect {
     /// Routes may have vanished without `RTM_DELROUTE` (a link went down or away, a nexthop
     /// object changed): the route tables must be dumped again.
     pub routes_stale: bool,
+    /// A notification showed a link that is new or newly administratively up: the kernel
+    /// may create neighbours on it without notifying (multicast groups joined on `NETDEV_UP`,
+    /// e.g. IGMP's 224.0.0.22), so the neighbours must be dumped again.
+    pub link_up: bool,
+    /// A notification announced a link the mirror did not have. A veth pair's first device
+    /// is announced before its peer exists (`IFLA_LINK` 0) and the kernel sends no update
+    /// once the peer is linked, so the links must be dumped again.
+    pub link_new: bool,
 }
 
 /// The tables plus the writer-private state needed to keep them equal to the kernel.
@@ -57,6 +65,8 @@ pub struct Mirror<'a, R> {
     pub tables: NetbaseWriter<'a, R>,
     pub stamps: Stamps,
     pub counters: Counters,
+    /// Keys notifications touched while the current dump is in flight.
+    pub touched: Touched,
     notify_generation: u64,
 }
 
@@ -97,6 +107,7 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
             tables,
             stamps: Stamps::default(),
             counters: Counters::default(),
+            touched: Touched::default(),
             notify_generation: 0,
         }
     }
@@ -134,15 +145,15 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
                 Err(_) => self.parse_error(),
             },
             RTM_NEWADDR | RTM_DELADDR => match schema::parse_addr4(msg, &mut stats) {
-                Ok(o) => self.addr4(o, generation),
+                Ok(o) => self.addr4(o, generation, notification),
                 Err(_) => self.parse_error(),
             },
             RTM_NEWROUTE | RTM_DELROUTE => match schema::parse_route4(msg, &mut stats) {
-                Ok(o) => self.route4(o, generation),
+                Ok(o) => self.route4(o, generation, notification),
                 Err(_) => self.parse_error(),
             },
             RTM_NEWNEIGH | RTM_DELNEIGH => match schema::parse_neigh4(msg, &mut stats) {
-                Ok(o) => self.neigh4(o, generation, now_ns),
+                Ok(o) => self.neigh4(o, generation, now_ns, notification),
                 Err(_) => self.parse_error(),
             },
             RTM_NEWNEXTHOP | RTM_DELNEXTHOP => {
@@ -150,8 +161,8 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
                 // route message; only a re-dump shows what is left.
                 self.counters.routes_stale += 1;
                 Effect {
-                    changed: false,
                     routes_stale: true,
+                    ..Effect::default()
                 }
             }
             _ => {
@@ -162,6 +173,23 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
         self.counters.unknown_attrs += stats.unknown_attrs;
         self.counters.ignored_lengths += stats.ignored_lengths;
         effect
+    }
+
+    /// A dump row for a key a notification touched during this dump: the mirror already
+    /// holds something at least as new (see [`Touched`]).
+    fn superseded(&mut self) -> Effect {
+        self.counters.dump_rows_superseded += 1;
+        Effect::default()
+    }
+
+    /// A dump starts on the request socket (see [`Touched`]).
+    pub fn begin_dump(&mut self) {
+        self.touched.begin();
+    }
+
+    /// The dump ended, failed or was abandoned.
+    pub fn end_dump(&mut self) {
+        self.touched.end();
     }
 
     fn parse_error(&mut self) -> Effect {
@@ -203,9 +231,16 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
             return Effect::default();
         };
         let key = t::interfaces_key(&p.row);
+        if notification {
+            Touched::note(self.touched.is_active(), &mut self.touched.interfaces, key);
+        } else if self.touched.interfaces.contains(&key) {
+            return self.superseded();
+        }
         match p.op {
             Op::New => {
-                let was_usable = self.tables.interfaces.get(&key).map(|r| link_usable(&r));
+                let before = self.tables.interfaces.get(&key);
+                let was_usable = before.as_ref().map(link_usable);
+                let was_up = before.as_ref().is_some_and(|r| r.flags & IFF_UP != 0);
                 let r = self.tables.interfaces.upsert(&p.row);
                 let changed = self.hash_result(t::INTERFACES_ID, r);
                 self.stamps.interfaces.insert(key, generation);
@@ -218,9 +253,12 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
                 if routes_stale {
                     self.counters.routes_stale += 1;
                 }
+                let link_up = notification && !was_up && p.row.flags & IFF_UP != 0;
                 Effect {
                     changed,
                     routes_stale,
+                    link_up,
+                    link_new: notification && before.is_none(),
                 }
             }
             _ => {
@@ -234,6 +272,7 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
                 Effect {
                     changed,
                     routes_stale: true,
+                    ..Effect::default()
                 }
             }
         }
@@ -284,7 +323,7 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
         n
     }
 
-    fn addr4(&mut self, o: Outcome<Addr4>, generation: u64) -> Effect {
+    fn addr4(&mut self, o: Outcome<Addr4>, generation: u64, notification: bool) -> Effect {
         let Some(p) = self.row(o) else {
             return Effect::default();
         };
@@ -293,6 +332,11 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
             return Effect::default();
         }
         let key = t::addrs4_key(&p.row);
+        if notification {
+            Touched::note(self.touched.is_active(), &mut self.touched.addrs4, key);
+        } else if self.touched.addrs4.contains(&key) {
+            return self.superseded();
+        }
         let changed = match p.op {
             Op::New => {
                 let r = self.tables.addrs4.upsert(&p.row);
@@ -310,11 +354,11 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
         };
         Effect {
             changed,
-            routes_stale: false,
+            ..Effect::default()
         }
     }
 
-    fn route4(&mut self, o: Outcome<Route4>, generation: u64) -> Effect {
+    fn route4(&mut self, o: Outcome<Route4>, generation: u64, notification: bool) -> Effect {
         let p = match o {
             Outcome::Skipped(Skip::Filtered) => {
                 // The schema's only route filter: RTM_F_CLONED (cache entries, not routes).
@@ -331,6 +375,11 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
             return Effect::default();
         };
         let key = route_key(id, &p.row);
+        if notification {
+            Touched::note(self.touched.is_active(), &mut self.touched.routes4, key);
+        } else if self.touched.routes4.contains(&key) {
+            return self.superseded();
+        }
         let (_, prefix, len, metric) = key;
         let changed = match p.op {
             Op::New => {
@@ -380,11 +429,17 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
         };
         Effect {
             changed,
-            routes_stale: false,
+            ..Effect::default()
         }
     }
 
-    fn neigh4(&mut self, o: Outcome<Neigh4>, generation: u64, now_ns: u64) -> Effect {
+    fn neigh4(
+        &mut self,
+        o: Outcome<Neigh4>,
+        generation: u64,
+        now_ns: u64,
+        notification: bool,
+    ) -> Effect {
         let Some(mut p) = self.row(o) else {
             return Effect::default();
         };
@@ -393,6 +448,11 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
             return Effect::default();
         }
         let key = t::neigh4_key(&p.row);
+        if notification {
+            Touched::note(self.touched.is_active(), &mut self.touched.neigh4, key);
+        } else if self.touched.neigh4.contains(&key) {
+            return self.superseded();
+        }
         let changed = match p.op {
             Op::New => {
                 p.row.updated_ns = now_ns;
@@ -413,7 +473,7 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
         };
         Effect {
             changed,
-            routes_stale: false,
+            ..Effect::default()
         }
     }
 

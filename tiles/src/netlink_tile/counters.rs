@@ -46,4 +46,16 @@ pub struct Counters {
     pub notifications: u64,
     /// Dump messages applied.
     pub dump_messages: u64,
+    /// Dump rows skipped because a notification about the same row was applied while that
+    /// dump was in flight (the notification is at least as new as the dump's row).
+    pub dump_rows_superseded: u64,
+    /// Notifications discarded after an overrun: queued before the loss was seen, they are
+    /// older than the resync's dumps.
+    pub discarded_after_overrun: u64,
+    /// Neighbour re-dumps after a link came up (the kernel creates some neighbours, e.g.
+    /// IGMP's 224.0.0.22, without any notification).
+    pub neigh_refreshes: u64,
+    /// Link re-dumps after a new link was announced (a veth's first device learns its peer
+    /// silently).
+    pub link_refreshes: u64,
 }

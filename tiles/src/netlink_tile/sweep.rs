@@ -5,7 +5,7 @@
 //! sync machine's current generation. When a dump of a kind completes, the rows of that kind
 //! (for routes: of that table) stamped below `G` are gone from the kernel and are removed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The key of a mirrored route: the schema table id (`LOCAL4_ID` / `MAIN4_ID`), the prefix
 /// in host order, its length and the metric, i.e. what the LPM table identifies a route by.
@@ -67,5 +67,55 @@ impl Stamps {
     pub fn on_ifindex(map: &HashMap<[u8; 8], u64>, ifindex: u32) -> Vec<[u8; 8]> {
         let idx = ifindex.to_le_bytes();
         map.keys().filter(|k| k[..4] == idx).copied().collect()
+    }
+}
+
+/// Keys written or deleted by notifications while a dump is in flight.
+///
+/// A dump is read while notifications are applied, and the kernel builds a dump datagram
+/// before the reader takes it: a row in a dump datagram can be older than a notification
+/// already applied (typically a route deleted by `RTM_DELROUTE` re-added by the dump datagram
+/// read after it, stamped with the current generation and so never swept). Every change
+/// after the monitor subscribed produces a notification, and a lost one restarts the pass,
+/// so for a key touched by a notification the mirror is already at least as new as the
+/// dump: the dump's row for it is skipped.
+#[derive(Debug, Default, Clone)]
+pub struct Touched {
+    active: bool,
+    pub interfaces: HashSet<[u8; 4]>,
+    pub addrs4: HashSet<[u8; 8]>,
+    pub routes4: HashSet<RouteStampKey>,
+    pub neigh4: HashSet<[u8; 8]>,
+}
+
+impl Touched {
+    /// A dump starts: forget what earlier dumps saw.
+    pub fn begin(&mut self) {
+        self.clear();
+        self.active = true;
+    }
+
+    /// No dump in flight: notifications need not be remembered.
+    pub fn end(&mut self) {
+        self.clear();
+        self.active = false;
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    fn clear(&mut self) {
+        self.interfaces.clear();
+        self.addrs4.clear();
+        self.routes4.clear();
+        self.neigh4.clear();
+    }
+
+    /// Records `key` (a notification wrote or deleted it) while a dump is in flight.
+    pub fn note<K: Eq + std::hash::Hash>(active: bool, set: &mut HashSet<K>, key: K) {
+        if active {
+            set.insert(key);
+        }
     }
 }

@@ -23,6 +23,20 @@ use super::apply::{Mirror, Origin};
 use super::counters::Counters;
 use super::mirror::NetbaseWriter;
 
+/// Receive calls spent at most on discarding the notifications queued when an overrun is
+/// seen (a flood can keep the queue from ever emptying).
+const DISCARD_READS: u64 = 1 << 16;
+
+/// When the neighbours are dumped again after a link came up, from the notification. The
+/// kernel creates some neighbours without any notification when a device comes up (the
+/// IGMPv3 report to 224.0.0.22 is sent on the next timer tick, and repeated after about a
+/// second for robustness), so one dump soon and later ones catch them.
+/// When the links are dumped again after a new link was announced (the kernel links a veth
+/// pair's first device to its peer after announcing it, without a further notification).
+const LINK_REFRESH_DELAY: Nanos = 5_000_000;
+
+const NEIGH_REFRESH_DELAYS: [Nanos; 3] = [10_000_000, 200_000_000, 1_200_000_000];
+
 /// Settings of a [`NetlinkSync`].
 #[derive(Debug, Clone, Copy)]
 pub struct SyncOptions {
@@ -87,6 +101,12 @@ pub struct NetlinkSync<'a, R> {
     /// The machine's ticket for the dump on `req`; `None` while `req` discards a dump whose
     /// pass was restarted.
     ticket: Option<Ticket>,
+    /// The dump on `req` is a refresh outside the sync machine (no sweep).
+    refresh: bool,
+    /// Neighbour refreshes due at these times (see [`NEIGH_REFRESH_DELAYS`]).
+    refresh_due: [Option<Nanos>; NEIGH_REFRESH_DELAYS.len()],
+    /// A link refresh due then (a new link was announced).
+    links_due: Option<Nanos>,
 }
 
 impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
@@ -109,6 +129,9 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
                 ..opts
             },
             ticket: None,
+            refresh: false,
+            refresh_due: [None; NEIGH_REFRESH_DELAYS.len()],
+            links_due: None,
         })
     }
 
@@ -153,7 +176,10 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
         } else {
             match self.machine.poll(now) {
                 Next::Dump(t) => match self.req.start(t.kind) {
-                    Ok(_) => self.ticket = Some(t),
+                    Ok(_) => {
+                        self.ticket = Some(t);
+                        self.mirror.begin_dump();
+                    }
                     Err(_) => self.failed(&t, now),
                 },
                 Next::Awaiting(t) => {
@@ -162,7 +188,7 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
                     self.failed(&t, now);
                 }
                 Next::Sleep { until } => res.sleep_until = Some(until),
-                Next::Live => {}
+                Next::Live => self.start_refresh(now),
             }
         }
         res.busy |= self.req.in_flight().is_some()
@@ -178,8 +204,13 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
             .set_notification_generation(self.machine.generation());
         let mirror = &mut self.mirror;
         let mut stale = false;
+        let mut link_up = false;
+        let mut link_new = false;
         let r = self.monitor.drain_budget(max_reads, &mut |m: &[u8]| {
-            stale |= mirror.apply(m, Origin::Notification).routes_stale;
+            let e = mirror.apply(m, Origin::Notification);
+            stale |= e.routes_stale;
+            link_up |= e.link_up;
+            link_new |= e.link_new;
             Ok::<(), Infallible>(())
         });
         let (messages, more, overrun) = match r {
@@ -197,16 +228,61 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
         if stale {
             self.machine.on_routes_stale(now);
         }
-        (messages, more)
+        if link_new {
+            self.links_due = Some(now.saturating_add(LINK_REFRESH_DELAY));
+        }
+        if link_up {
+            for (due, delay) in self.refresh_due.iter_mut().zip(NEIGH_REFRESH_DELAYS) {
+                *due = Some(now.saturating_add(delay));
+            }
+        }
+        (messages, if overrun { false } else { more })
     }
 
     fn overrun(&mut self, now: Nanos) {
+        // What is queued now was queued before the loss was seen, so it may be older than a
+        // lost notification (the kernel reports ENOBUFS before the datagrams it queued before
+        // dropping one). Applied with the new generation, an old RTM_NEWROUTE would protect a
+        // row that the kernel deleted (its RTM_DELROUTE lost) from the resync's sweep. The
+        // resync dumps every kind after this point, so dropping these loses nothing.
+        let mut dropped = 0u64;
+        let _ = self.monitor.drain_budget(DISCARD_READS, &mut |_: &[u8]| {
+            dropped += 1;
+            Ok::<(), Infallible>(())
+        });
+        self.mirror.counters.discarded_after_overrun += dropped;
         self.machine.on_overrun(now);
         self.mirror
             .set_notification_generation(self.machine.generation());
-        if self.ticket.take().is_some() {
+        if self.ticket.take().is_some() || core::mem::take(&mut self.refresh) {
             // Its pass was restarted: read the rest of it without applying anything.
             self.req.abandon();
+            self.mirror.end_dump();
+        }
+    }
+
+    /// Starts a due link or neighbour refresh (the machine is live and the socket idle).
+    fn start_refresh(&mut self, now: Nanos) {
+        if self.links_due.is_some_and(|at| at <= now) {
+            self.links_due = None;
+            if self.req.start(DumpKind::Links).is_ok() {
+                self.refresh = true;
+                self.mirror.begin_dump();
+                self.mirror.counters.link_refreshes += 1;
+            }
+            return;
+        }
+        let mut due = false;
+        for d in self.refresh_due.iter_mut() {
+            if d.is_some_and(|at| at <= now) {
+                *d = None;
+                due = true;
+            }
+        }
+        if due && self.req.start(DumpKind::Neigh4).is_ok() {
+            self.refresh = true;
+            self.mirror.begin_dump();
+            self.mirror.counters.neigh_refreshes += 1;
         }
     }
 
@@ -219,7 +295,11 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
         let mut applied = 0u64;
         for _ in 0..self.opts.dump_reads.max(1) {
             let before = self.req.counters().datagrams;
-            let generation = self.ticket.map_or(0, |t| t.generation);
+            let generation = match self.ticket {
+                Some(t) => t.generation,
+                // A refresh writes what is current, like a notification.
+                None => self.machine.generation(),
+            };
             let mirror = &mut self.mirror;
             let r = self.req.read(&mut |m: &[u8]| {
                 mirror.apply(m, Origin::Dump { generation });
@@ -233,6 +313,11 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
                     }
                 }
                 Ok(Progress::Done(summary)) => {
+                    self.mirror.end_dump();
+                    if core::mem::take(&mut self.refresh) {
+                        // Rows only: a refresh is no complete pass, it sweeps nothing.
+                        self.mirror.tables.maintain();
+                    }
                     if let Some(t) = self.ticket.take() {
                         self.mirror.tables.maintain();
                         let r = if summary.interrupted {
@@ -248,6 +333,8 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
                 }
                 Ok(Progress::Discarded) => break,
                 Err(ReadError::Dump(e)) => {
+                    self.mirror.end_dump();
+                    self.refresh = false;
                     let t = self.ticket.take();
                     if let Some(t) = t {
                         if e.is_missing_table() {
