@@ -116,6 +116,11 @@ const NETLINK_METRICS: &[MetricDef] = &[
     metric!("netlink_link_refreshes_total", "Link re-dumps after a new link was announced (a veth learns its peer silently).", Counter),
     metric!("netlink_neigh_refreshes_total", "Neighbour re-dumps after a link came up (neighbours the kernel creates silently).", Counter),
     metric!("netlink_live", "1 once the first full sync completed.", Gauge),
+    metric!("netlink_rows_interfaces", "Rows in table interfaces (fill level; capacity in the schema).", Gauge),
+    metric!("netlink_rows_addrs4", "Rows in table addrs4.", Gauge),
+    metric!("netlink_routes_local4", "Routes in table local4.", Gauge),
+    metric!("netlink_routes_main4", "Routes in table main4.", Gauge),
+    metric!("netlink_rows_neigh4", "Rows in table neigh4.", Gauge),
 ];
 
 /// The netlink tile: the single writer of the netbase, kept in sync with the kernel by
@@ -148,6 +153,7 @@ impl Tile for NetlinkTile<'_> {
         for (i, n) in c.updates.iter().enumerate() {
             m.set(UPDATES_FIRST + i, *n);
         }
+        let t = &self.sync.mirror.tables;
         let rest = [
             c.full_syncs,
             c.enobufs,
@@ -168,6 +174,11 @@ impl Tile for NetlinkTile<'_> {
             c.link_refreshes,
             c.neigh_refreshes,
             u64::from(self.sync.is_live()),
+            t.interfaces.len() as u64,
+            t.addrs4.len() as u64,
+            t.local4.len() as u64,
+            t.main4.len() as u64,
+            t.neigh4.len() as u64,
         ];
         for (i, v) in rest.into_iter().enumerate() {
             m.set(UPDATES_FIRST + c.updates.len() + i, v);
