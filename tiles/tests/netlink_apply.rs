@@ -459,3 +459,69 @@ fn netlink_apply_never_panics_on_mangled_messages() {
         .map(|r: &Route4| r.dst_len)
         .max();
 }
+
+/// A dump reply the kernel built before a delete notification must not bring the deleted
+/// route back (the dump is not atomic, and its replies can be older than notifications read
+/// before them); the row stays deleted through the sweep of that dump.
+#[test]
+fn netlink_apply_dump_rows_never_undo_a_newer_notification() {
+    let mem = heap();
+    let mut m = Mirror::new(
+        NetbaseWriter::create(
+            TableRegions::from_base(mem.region()).unwrap(),
+            NoReaders,
+            SEED,
+        )
+        .unwrap(),
+    );
+    let routes = fixture("routes.bin");
+    let main_routes: Vec<&[u8]> = messages(&routes)
+        .into_iter()
+        .filter(|msg| {
+            matches!(schema::parse_route4(msg, &mut ParseStats::default()),
+                Ok(Outcome::Row(p)) if p.row.table == 254 && p.op == Op::New)
+        })
+        .collect();
+    assert!(main_routes.len() >= 2, "fixture has main routes");
+    for msg in &main_routes {
+        m.apply_at(msg, Origin::Dump { generation: 1 }, NOW);
+    }
+    let victim = main_routes[0];
+    let key_of = |msg: &[u8]| {
+        let Ok(Outcome::Row(p)) = schema::parse_route4(msg, &mut ParseStats::default()) else {
+            unreachable!("filtered above")
+        };
+        (p.row.dst, p.row.dst_len, p.row.priority)
+    };
+    let present = |m: &Mirror<'_, NoReaders>, msg: &[u8]| {
+        let (dst, len, metric) = key_of(msg);
+        Snapshot::from_tables(&m.tables)
+            .routes4
+            .keys()
+            .any(|k| k.table == 254 && k.dst == dst.to_u32() && k.len == len && k.metric == metric)
+    };
+    assert!(present(&m, victim));
+
+    // Resync generation 2 starts; before its reply for the victim is read, a notification
+    // deletes the victim.
+    m.set_notification_generation(2);
+    m.begin_dump();
+    let mut delete = victim.to_vec();
+    delete[4..6].copy_from_slice(&25u16.to_ne_bytes()); // RTM_DELROUTE
+    m.apply_at(&delete, Origin::Notification, NOW);
+    assert!(!present(&m, victim));
+    // The dump's (older) replies arrive, the victim among them.
+    for msg in &main_routes {
+        m.apply_at(msg, Origin::Dump { generation: 2 }, NOW);
+    }
+    m.end_dump();
+    m.sweep(DumpKind::Routes4 { table: 254 }, 2);
+    assert!(
+        !present(&m, victim),
+        "a stale dump row resurrected a deleted route"
+    );
+    assert_eq!(m.counters.dump_rows_superseded, 1);
+    for msg in &main_routes[1..] {
+        assert!(present(&m, msg), "routes the dump saw survive its sweep");
+    }
+}
