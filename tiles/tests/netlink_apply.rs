@@ -105,6 +105,18 @@ fn heap() -> HeapRegion {
     HeapRegion::zeroed(TableRegions::BASE_BYTES as usize)
 }
 
+/// Empty tables over `mem`, as a fresh netlink tile creates them.
+fn mirror(mem: &HeapRegion) -> Mirror<'_, NoReaders> {
+    Mirror::new(
+        NetbaseWriter::create(
+            TableRegions::from_base(mem.region()).unwrap(),
+            NoReaders,
+            SEED,
+        )
+        .unwrap(),
+    )
+}
+
 fn dump_files() -> Vec<(DumpKind, Vec<u8>)> {
     vec![
         (DumpKind::Links, fixture("links.bin")),
@@ -228,14 +240,7 @@ fn netlink_apply_replay_dumps_then_notifications_matches_model() {
 #[test]
 fn netlink_apply_permanent_neighbour_removal_failed_then_del() {
     let mem = heap();
-    let mut m = Mirror::new(
-        NetbaseWriter::create(
-            TableRegions::from_base(mem.region()).unwrap(),
-            NoReaders,
-            SEED,
-        )
-        .unwrap(),
-    );
+    let mut m = mirror(&mem);
     let neigh = fixture("neigh.bin");
     let msgs = messages(&neigh);
     let perm = msgs
@@ -278,14 +283,7 @@ fn netlink_apply_permanent_neighbour_removal_failed_then_del() {
 #[test]
 fn netlink_apply_interface_delete_cascades_and_marks_routes_stale() {
     let mem = heap();
-    let mut m = Mirror::new(
-        NetbaseWriter::create(
-            TableRegions::from_base(mem.region()).unwrap(),
-            NoReaders,
-            SEED,
-        )
-        .unwrap(),
-    );
+    let mut m = mirror(&mem);
     for (_, bytes) in dump_files() {
         for msg in messages(&bytes) {
             m.apply_at(msg, Origin::Dump { generation: 1 }, NOW);
@@ -348,14 +346,7 @@ fn netlink_apply_interface_delete_cascades_and_marks_routes_stale() {
 #[test]
 fn netlink_apply_mark_and_sweep_removes_exactly_the_rows_missing_from_the_new_dump() {
     let mem = heap();
-    let mut m = Mirror::new(
-        NetbaseWriter::create(
-            TableRegions::from_base(mem.region()).unwrap(),
-            NoReaders,
-            SEED,
-        )
-        .unwrap(),
-    );
+    let mut m = mirror(&mem);
     let files = dump_files();
     for (_, bytes) in &files {
         for msg in messages(bytes) {
@@ -418,14 +409,7 @@ fn netlink_apply_mark_and_sweep_removes_exactly_the_rows_missing_from_the_new_du
 #[test]
 fn netlink_apply_never_panics_on_mangled_messages() {
     let mem = heap();
-    let mut m = Mirror::new(
-        NetbaseWriter::create(
-            TableRegions::from_base(mem.region()).unwrap(),
-            NoReaders,
-            SEED,
-        )
-        .unwrap(),
-    );
+    let mut m = mirror(&mem);
     let mut all = Vec::new();
     for name in [
         "links.bin",
@@ -466,14 +450,7 @@ fn netlink_apply_never_panics_on_mangled_messages() {
 #[test]
 fn netlink_apply_dump_rows_never_undo_a_newer_notification() {
     let mem = heap();
-    let mut m = Mirror::new(
-        NetbaseWriter::create(
-            TableRegions::from_base(mem.region()).unwrap(),
-            NoReaders,
-            SEED,
-        )
-        .unwrap(),
-    );
+    let mut m = mirror(&mem);
     let routes = fixture("routes.bin");
     let main_routes: Vec<&[u8]> = messages(&routes)
         .into_iter()
