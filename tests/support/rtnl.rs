@@ -5,10 +5,9 @@
 //! namespace wherever it is used afterwards.
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use netbase_runtime::netlink::socket::{BufferRequest, Mode, NetlinkSocket, RecvError};
 use netbase_runtime::netlink::wire;
 
 pub const NLMSG_ERROR: u16 = 2;
@@ -44,11 +43,6 @@ pub const RTNLGRP_IPV4_ROUTE: u32 = 7;
 pub const RTNLGRP_IPV6_IFADDR: u32 = 9;
 pub const RTNLGRP_IPV6_ROUTE: u32 = 11;
 
-const SOL_NETLINK: libc::c_int = 270;
-const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
-const NETLINK_EXT_ACK: libc::c_int = 11;
-const NETLINK_GET_STRICT_CHK: libc::c_int = 12;
-
 /// The messages of one dump, without the closing `NLMSG_DONE`.
 #[derive(Debug, Default, Clone)]
 pub struct Dump {
@@ -60,40 +54,13 @@ pub struct Dump {
 /// A bound `NETLINK_ROUTE` socket with `NETLINK_GET_STRICT_CHK` set.
 #[derive(Debug)]
 pub struct Rtnl {
-    fd: OwnedFd,
+    sock: NetlinkSocket,
     seq: u32,
     buf: Vec<u8>,
 }
 
-fn last_error(what: &str) -> io::Error {
-    let e = io::Error::last_os_error();
-    io::Error::new(e.kind(), format!("{what}: {e}"))
-}
-
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-}
-
-fn setsockopt_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: the option value is a live c_int of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(last_error("setsockopt"));
-    }
-    Ok(())
 }
 
 /// Splits a datagram into its netlink messages (each slice is exactly `nlmsg_len` bytes).
@@ -116,43 +83,18 @@ fn payload_errno(payload: &[u8]) -> i32 {
 }
 
 impl Rtnl {
-    /// Opens a socket in the calling thread's network namespace.
+    /// Opens a socket in the calling thread's network namespace (the runtime's socket type:
+    /// strict checking, extended ACKs, a large forced receive buffer).
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(last_error("socket(AF_NETLINK)"));
+        let sock = NetlinkSocket::open(Mode::Blocking)?;
+        if !sock.enable_strict_check() {
+            return Err(io::Error::other("NETLINK_GET_STRICT_CHK refused"));
         }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        setsockopt_int(&fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)?;
         // Extended ACKs only improve error messages; older kernels may refuse them.
-        let _ = setsockopt_int(&fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        if setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 8 << 20).is_err() {
-            let _ = setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
-        }
-        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
-        let mut sa: libc::sockaddr_nl = unsafe { zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `sa` is a valid sockaddr_nl of the length passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_nl).cast(),
-                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(last_error("bind(AF_NETLINK)"));
-        }
+        let _ = sock.enable_ext_ack();
+        sock.set_recv_buffer(8 << 20, BufferRequest::Force)?;
         Ok(Rtnl {
-            fd,
+            sock,
             seq: 1,
             buf: vec![0; 1 << 16],
         })
@@ -160,35 +102,12 @@ impl Rtnl {
 
     /// Subscribes to one `RTNLGRP_*` multicast group.
     pub fn join_group(&self, group: u32) -> io::Result<()> {
-        setsockopt_int(
-            &self.fd,
-            SOL_NETLINK,
-            NETLINK_ADD_MEMBERSHIP,
-            group as libc::c_int,
-        )
+        self.sock.join_group(group)
     }
 
     /// Bounds how long [`Rtnl::recv`] blocks (`None`: forever).
     pub fn set_recv_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let d = timeout.unwrap_or(Duration::ZERO);
-        let tv = libc::timeval {
-            tv_sec: d.as_secs() as libc::time_t,
-            tv_usec: d.subsec_micros() as libc::suseconds_t,
-        };
-        // SAFETY: `tv` is a live timeval of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(last_error("setsockopt(SO_RCVTIMEO)"));
-        }
-        Ok(())
+        self.sock.set_recv_timeout(timeout)
     }
 
     /// Sends one request to the kernel; returns its sequence number.
@@ -204,67 +123,31 @@ impl Rtnl {
         msg.extend_from_slice(&0u32.to_ne_bytes());
         msg.extend_from_slice(payload);
         msg.resize(wire::align4(len), 0);
-        // SAFETY: sockaddr_nl is plain data; all-zero addresses the kernel.
-        let mut to: libc::sockaddr_nl = unsafe { zeroed() };
-        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `msg` and `to` are live for the call, lengths match.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&to as *const libc::sockaddr_nl).cast(),
-                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(last_error("sendto(netlink)"));
-        }
-        if n as usize != msg.len() {
-            return Err(invalid(format!("short netlink send: {n} of {}", msg.len())));
-        }
+        self.sock.send(&msg)?;
         Ok(seq)
     }
 
     /// Receives one datagram (possibly several messages). A timeout set with
-    /// [`Rtnl::set_recv_timeout`] surfaces as `ErrorKind::WouldBlock`.
+    /// [`Rtnl::set_recv_timeout`] surfaces as `ErrorKind::WouldBlock`; a datagram larger than
+    /// the buffer grows the buffer for the next one and is reported as an error (captures must
+    /// never be cut).
     pub fn recv(&mut self) -> io::Result<Vec<u8>> {
         loop {
-            // Peek at the size first so that no datagram is ever cut.
-            // SAFETY: the buffer is live and as long as passed.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_PEEK | libc::MSG_TRUNC,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
+            match self.sock.recv(&mut self.buf) {
+                Ok(r) => return Ok(self.buf[..r.len].to_vec()),
+                Err(RecvError::Interrupted) => continue,
+                Err(RecvError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "recv(netlink): timed out",
+                    ))
                 }
-                return Err(io::Error::new(e.kind(), format!("recv(netlink): {e}")));
+                Err(RecvError::Truncated { len, .. }) => {
+                    self.buf.resize(len.next_power_of_two(), 0);
+                    return Err(invalid(format!("netlink datagram of {len} bytes was cut")));
+                }
+                Err(e) => return Err(io::Error::other(format!("recv(netlink): {e}"))),
             }
-            let n = n as usize;
-            if n > self.buf.len() {
-                self.buf.resize(n.next_power_of_two(), 0);
-            }
-            // SAFETY: as above.
-            let got = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if got < 0 {
-                return Err(last_error("recv(netlink)"));
-            }
-            return Ok(self.buf[..got as usize].to_vec());
         }
     }
 
