@@ -180,15 +180,7 @@ impl Instance {
     }
 
     fn shm_files(&self) -> Vec<String> {
-        let prefix = format!("netbase-{}.", self.name);
-        fs::read_dir(DEFAULT_SHM_DIR)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&prefix))
-                    .collect()
-            })
-            .unwrap_or_default()
+        support::instance_shm_files(&self.name)
     }
 
     /// SIGTERM to the pid in the run directory's `supervisor.pid` (which must be our child),

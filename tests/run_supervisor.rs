@@ -6,6 +6,8 @@
 //! [`Instance`] guard kills the supervisor it started (whose tiles die with it) and removes
 //! the shared-memory files and the run directory also when the test fails.
 
+mod support;
+
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -167,15 +169,7 @@ impl Instance {
     }
 
     fn shm_files(&self) -> Vec<String> {
-        let prefix = format!("netbase-{}.", self.name);
-        fs::read_dir(DEFAULT_SHM_DIR)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&prefix))
-                    .collect()
-            })
-            .unwrap_or_default()
+        support::instance_shm_files(&self.name)
     }
 
     fn assert_cleaned_up(&self) {
