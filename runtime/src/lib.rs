@@ -13,6 +13,7 @@ pub mod netns;
 pub mod plain;
 pub mod process;
 pub mod rand;
+pub mod rawframe;
 pub mod region;
 pub mod schema_info;
 pub mod sync;

@@ -218,7 +218,7 @@ where
 /// Runs the bench (needs root).
 pub fn run(opts: &Options) -> Result<Report, String> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !netbase_runtime::netns::is_root() {
         return Err("bench netlink needs root: it creates a network namespace \
                     (`ip netns add`) and routes in it; run it with sudo"
             .into());
@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn runs_in_a_namespace_with_a_small_table() {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !netbase_runtime::netns::is_root() {
             assert!(
                 std::env::var("NETBASE_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
                 "NETBASE_REQUIRE_PRIVILEGED=1 but bench netlink needs root"
