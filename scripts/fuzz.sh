@@ -3,7 +3,8 @@
 #
 #   scripts/fuzz.sh TARGET [RUNS] [SECONDS]
 #
-#   TARGET   schema_parse | topology_parse | netlink_parse   (`scripts/fuzz.sh --list` lists them)
+#   TARGET   schema_parse | topology_parse | netlink_parse | solicit_decode | rx_parse
+#            (`scripts/fuzz.sh --list` lists them)
 #   RUNS     executions to stop after (libFuzzer -runs; -1 for no limit)     default 100000
 #   SECONDS  wall-clock limit of the fuzzing loop (-max_total_time)          default 600
 #

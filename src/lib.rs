@@ -7,7 +7,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod sandbox;
 pub mod supervisor;
+pub mod traffic;
 
 pub use netbase_tiles::schema;
 

@@ -18,6 +18,7 @@ pub mod schema;
 pub mod toml_input;
 pub mod topology;
 pub mod uapi_names;
+pub mod xdp;
 
 pub use builder::{schema_source, BuildError, Builder, Generated};
 pub use diag::{Diagnostic, Diagnostics, SourceFile};

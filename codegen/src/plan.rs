@@ -299,8 +299,9 @@ impl Plan {
         }
 
         // Joins: declared maps (every instance of a per-writer workspace that the tile needs),
-        // its own status workspace read-write, and every other tile's status read-only is left
-        // to the supervisor (it maps them all).
+        // its own status workspace read-write, the consumers' fseq objects of its reliable links
+        // and, for a tables writer, its readers' status workspaces (QSBR). Every other status is
+        // left to the supervisor (it maps them all).
         let mut tiles = Vec::new();
         for t in &topo.tiles {
             for i in 0..t.count {
@@ -337,6 +338,32 @@ impl Plan {
                             if !joins.iter().any(|j| j.workspace == f.workspace) {
                                 joins.push(JoinPlan {
                                     workspace: f.workspace.clone(),
+                                    access: Access::ReadOnly,
+                                });
+                            }
+                        }
+                    }
+                }
+                // The writer of a tables workspace reclaims memory only once every reader
+                // has passed a quiescent point (QSBR): it reads each reader tile's quiescent
+                // word, which lives in that reader's status workspace.
+                let writes_tables = t
+                    .maps
+                    .iter()
+                    .any(|&(wi, a)| a == Access::ReadWrite && topo.workspaces[wi].holds_tables);
+                if writes_tables {
+                    for r in &topo.tiles {
+                        let reads_tables = r.maps.iter().any(|&(wi, a)| {
+                            a == Access::ReadOnly && topo.workspaces[wi].holds_tables
+                        });
+                        if !reads_tables {
+                            continue;
+                        }
+                        for ri in 0..r.count {
+                            let ws = format!("tile.{}", instance(&r.name, ri));
+                            if !joins.iter().any(|j| j.workspace == ws) {
+                                joins.push(JoinPlan {
+                                    workspace: ws,
                                     access: Access::ReadOnly,
                                 });
                             }

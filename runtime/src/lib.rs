@@ -7,6 +7,8 @@
 // crate.
 extern crate self as netbase_runtime;
 
+pub mod bpf;
+pub mod ethtool;
 pub mod link;
 pub mod netlink;
 pub mod netns;
@@ -20,7 +22,9 @@ pub mod sync;
 pub mod tables;
 pub mod tile;
 pub mod types;
+pub mod udp_batch;
 pub mod workspace;
+pub mod xsk;
 
 pub use netbase_macros::SharedRow;
 pub use plain::SharedRow;

@@ -2,6 +2,7 @@
 //! signalling processes by pid.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
@@ -13,13 +14,24 @@ use std::process::{Child, Command};
 /// If the parent is already gone by the time the child has armed the signal, the spawn fails
 /// with `ESRCH` instead of leaving an orphan that would never get it.
 pub fn spawn_with_parent_death(cmd: &mut Command) -> io::Result<Child> {
+    spawn_with_parent_death_keeping(cmd, &[])
+}
+
+/// [`spawn_with_parent_death`], and the child inherits the descriptors `keep` under the same
+/// numbers (their close-on-exec flag is cleared in the child only): how a supervisor hands a
+/// tile an object it created, such as the XSKMAP of an XDP program it attached. Every other
+/// descriptor the Rust standard library opened stays close-on-exec.
+pub fn spawn_with_parent_death_keeping(cmd: &mut Command, keep: &[RawFd]) -> io::Result<Child> {
     // Read before fork: in the child, getppid() must still name this process.
     let parent = std::process::id() as libc::pid_t;
+    let keep: Vec<RawFd> = keep.to_vec();
     // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
     // operations are allowed (another thread of the parent may have held the allocator lock
-    // at fork time). It calls prctl and getppid, both plain system calls listed as
-    // async-signal-safe, and builds an io::Error from a raw errno, which stores an integer and
-    // does not allocate. It captures `parent` by copy and touches no other parent state.
+    // at fork time). It calls prctl, getppid and fcntl, all plain system calls listed as
+    // async-signal-safe, reads `keep` (allocated before the fork, only borrowed here) and
+    // builds an io::Error from a raw errno, which stores an integer and does not allocate.
+    // It touches no other parent state. fcntl on a descriptor that is not open fails with
+    // EBADF, which is reported, never undefined.
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
@@ -29,6 +41,12 @@ pub fn spawn_with_parent_death(cmd: &mut Command) -> io::Result<Child> {
             // reparented and the death signal will never come.
             if libc::getppid() != parent {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            for &fd in &keep {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -96,5 +114,26 @@ mod tests {
         assert!(send_signal(-1, libc::SIGTERM).is_err());
         assert_eq!(signal_name(libc::SIGSEGV), Some("SIGSEGV"));
         assert_eq!(signal_name(1000), None);
+    }
+
+    #[test]
+    fn kept_descriptors_are_inherited_and_others_are_not() {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        let fd = file.as_raw_fd();
+        let probe = format!("test -e /proc/self/fd/{fd}");
+        let inherited = |keep: &[RawFd]| {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &probe]);
+            spawn_with_parent_death_keeping(&mut cmd, keep)
+                .unwrap()
+                .wait()
+                .unwrap()
+                .success()
+        };
+        assert!(!inherited(&[]), "std opens files close-on-exec");
+        assert!(inherited(&[fd]));
+        let mut cmd = Command::new("true");
+        assert!(spawn_with_parent_death_keeping(&mut cmd, &[987_654]).is_err());
     }
 }

@@ -11,8 +11,10 @@
 //!   (`PR_SET_PDEATHSIG`).
 
 pub mod kinds;
+mod links;
 mod run;
 mod tile_main;
+pub mod xdp;
 
 pub use run::{supervise, RunOptions};
 pub use tile_main::{run_tile, TileOptions};

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netbase_codegen::plan::{ObjectKind, Plan};
+use netbase_codegen::topology::TileParams;
 use netbase_codegen::Topology;
-use netbase_runtime::process::{send_signal, signal_name, spawn_with_parent_death};
+use netbase_runtime::process::{send_signal, signal_name, spawn_with_parent_death_keeping};
 use netbase_runtime::region::Region;
 use netbase_runtime::tile::{TileState, TileStatus};
 use netbase_runtime::workspace::{Access, CreateOptions, JoinOptions, RemoveGuard, Workspace};
@@ -83,6 +84,9 @@ struct Instance {
     tiles: Vec<TileChild>,
     /// Read-only mappings of the tiles' status objects: `(tile instance, workspace, offset)`.
     status: Vec<(String, Workspace, u64)>,
+    /// The XDP programs the net tiles serve; detached when the instance is dropped (or the
+    /// process dies: the kernel closes the link descriptors).
+    xdp: Vec<super::xdp::Attached>,
     // Declared last: dropped after the mappings above.
     _files: InstanceFiles,
 }
@@ -150,10 +154,10 @@ impl Instance {
                 CreateOptions::new(&ws_name, w.size, w.fingerprint).with_backing(backing.clone());
             // Created and dropped at once: the tile that writes it takes the writer lock, and
             // a dropped creator counts as a clean detach.
-            drop(
-                Workspace::create(&options)
-                    .map_err(|e| format!("cannot create workspace {ws_name}: {e}"))?,
-            );
+            let created = Workspace::create(&options)
+                .map_err(|e| format!("cannot create workspace {ws_name}: {e}"))?;
+            super::links::init_rings(plan, &w.name, &created)?;
+            drop(created);
             if let Some(o) = w.objects.iter().find(|o| o.kind == ObjectKind::Status) {
                 let tile = w.writer.clone().unwrap_or_default();
                 let options = JoinOptions::new(&ws_name, w.fingerprint, Access::ReadOnly)
@@ -164,12 +168,14 @@ impl Instance {
             }
         }
 
+        let xdp = super::xdp::attach_all(plan)?;
         let mut instance = Instance {
             name: name.to_owned(),
             dir,
             stop,
             tiles: Vec::new(),
             status,
+            xdp: xdp,
             _files: files,
         };
         let exe = std::env::current_exe()
@@ -183,7 +189,14 @@ impl Instance {
                 // Own process group: Ctrl-C reaches only the supervisor, which then stops the
                 // tiles in order instead of racing with them.
                 .process_group(0);
-            let child = match spawn_with_parent_death(&mut cmd) {
+            let mut keep = Vec::new();
+            if let TileParams::Net { interface, .. } = &t.params {
+                if let Some(fd) = super::xdp::map_fd_for(&instance.xdp, interface) {
+                    cmd.env(super::xdp::XSKMAP_FD_ENV, fd.to_string());
+                    keep.push(fd);
+                }
+            }
+            let child = match spawn_with_parent_death_keeping(&mut cmd, &keep) {
                 Ok(c) => c,
                 Err(e) => {
                     instance.stop();

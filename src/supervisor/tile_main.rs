@@ -2,14 +2,18 @@
 //! run the kind's loop until SIGTERM.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use netbase_codegen::plan::ObjectKind;
 use netbase_codegen::topology::Access as PlanAccess;
 use netbase_runtime::region::Region;
 use netbase_runtime::tile::{self, LoopConfig, LoopExit, TileContext, TileState, TileStatus};
 use netbase_runtime::workspace::{Access, JoinOptions, Workspace};
+
+use netbase_tiles::netbase_view::NetbaseView;
+use netbase_tiles::netlink_tile::readers::epochs_by_slot;
 
 use super::kinds::{self, Joined};
 
@@ -99,8 +103,25 @@ fn run_inner(opts: &TileOptions) -> Result<i32, String> {
     status.set_pid(std::process::id());
     status.set_state(TileState::Booting);
 
+    // A tile that reads the netbase announces, per route table, the epoch it has passed, so
+    // that the writer reuses memory only once no reader can still see it (QSBR).
+    let epochs: Vec<&AtomicU64> = match joined
+        .iter()
+        .find(|j| j.plan.holds_tables && j.workspace.access() == Access::ReadOnly)
+    {
+        Some(j) => {
+            let view = wait_for_tables(&j.workspace, &stop)?;
+            epochs_by_slot(&view).to_vec()
+        }
+        None => Vec::new(),
+    };
+    let build_ctx = kinds::BuildContext {
+        plan: &plan,
+        me,
+        joined: &joined,
+    };
     let booted = (|| {
-        let tile = kinds::build(me, &joined)?;
+        let tile = kinds::build(&build_ctx)?;
         let metrics = tile::MetricsWriter::new(object(ObjectKind::Metrics)?, tile.metrics())
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((tile, metrics))
@@ -116,8 +137,7 @@ fn run_inner(opts: &TileOptions) -> Result<i32, String> {
     let ctx = TileContext {
         status,
         metrics,
-        // The only kind so far is the netbase writer, which reads no table as a QSBR reader.
-        netbase_epoch: None,
+        netbase_epochs: &epochs,
     };
     match tile::run(tile.as_mut(), &ctx, &stop, &LoopConfig::default()) {
         LoopExit::Stopped => Ok(0),
@@ -128,6 +148,27 @@ fn run_inner(opts: &TileOptions) -> Result<i32, String> {
                 tile.name()
             );
             Ok(EXIT_TILE_FAILED)
+        }
+    }
+}
+
+/// How long a reader tile waits for the netbase writer to lay out the tables.
+const TABLES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The tables of a netbase workspace, once its writer (started at the same time) has
+/// initialized them. Errors after [`TABLES_TIMEOUT`], or at once on a stop request.
+fn wait_for_tables<'a>(ws: &'a Workspace, stop: &AtomicBool) -> Result<NetbaseView<'a>, String> {
+    let deadline = Instant::now() + TABLES_TIMEOUT;
+    loop {
+        match NetbaseView::attach(ws) {
+            Ok(view) => return Ok(view),
+            Err(e) if Instant::now() >= deadline || stop.load(Ordering::Relaxed) => {
+                return Err(format!(
+                    "netbase tables not ready after {} s: {e}",
+                    TABLES_TIMEOUT.as_secs()
+                ))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod schema {
 // module's own intra-doc links in this scope).
 pub mod netlink_tile;
 
+pub mod net_tile;
+
 pub mod solicit;
 
 /// A read-only view of an instance's netbase tables (for `netbase show`, `route get`, `diff`).

@@ -120,6 +120,70 @@ pub struct RouteGet {
     pub neighbour: Option<Neigh4>,
 }
 
+/// The simple source-address selection of [`NetbaseView::route_get`] and the net tile's
+/// resolver, in one pass over addresses offered in any order, without allocating.
+///
+/// Among the addresses of the output interface `oif` whose scope is at least as wide as the
+/// route's (scopes grow narrower with their value: universe 0, link 253, host 254, so an
+/// address of scope `host` is never chosen for a `global` route), it chooses the lowest
+/// primary address whose subnet contains the next hop, else the lowest primary address, else
+/// the lowest address at all. Not the kernel's full algorithm (which also looks at other
+/// interfaces when `oif` has no address).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSelection {
+    oif: u32,
+    route_scope: u8,
+    next_hop: u32,
+    on_subnet: Option<u32>,
+    primary: Option<u32>,
+    any: Option<u32>,
+}
+
+impl SourceSelection {
+    pub fn new(oif: u32, route_scope: u8, next_hop: Ipv4) -> Self {
+        SourceSelection {
+            oif,
+            route_scope,
+            next_hop: next_hop.to_u32(),
+            on_subnet: None,
+            primary: None,
+            any: None,
+        }
+    }
+
+    /// Considers one address (addresses of other interfaces are ignored).
+    #[inline]
+    pub fn offer(&mut self, a: &Addr4) {
+        if self.oif == 0 || a.ifindex != self.oif || a.scope > self.route_scope {
+            return;
+        }
+        let local = a.local.to_u32();
+        let lowest = |best: Option<u32>| Some(best.map_or(local, |b| b.min(local)));
+        self.any = lowest(self.any);
+        if a.flags & IFA_F_SECONDARY != 0 {
+            return;
+        }
+        self.primary = lowest(self.primary);
+        let len = a.prefix_len.min(32);
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len))
+        };
+        if local & mask == self.next_hop & mask {
+            self.on_subnet = lowest(self.on_subnet);
+        }
+    }
+
+    /// The address chosen among those offered so far.
+    pub fn chosen(&self) -> Option<Ipv4> {
+        self.on_subnet
+            .or(self.primary)
+            .or(self.any)
+            .map(Ipv4::from_u32)
+    }
+}
+
 /// The five table readers of one netbase.
 pub struct NetbaseView<'a> {
     pub interfaces: InterfaceReader<'a>,
@@ -314,7 +378,7 @@ impl<'a> NetbaseView<'a> {
         Ok(get)
     }
 
-    /// The simple source selection of [`NetbaseView::route_get`].
+    /// The simple source selection of [`NetbaseView::route_get`] (see [`SourceSelection`]).
     fn select_source(
         &self,
         oif: u32,
@@ -324,29 +388,11 @@ impl<'a> NetbaseView<'a> {
         if oif == 0 {
             return Ok(None);
         }
-        // Scopes grow narrower with their value (universe 0, link 253, host 254).
-        let candidates: Vec<Addr4> = self
-            .addrs()?
-            .into_iter()
-            .filter(|a| a.ifindex == oif && a.scope <= route_scope)
-            .collect();
-        let primary = |a: &&Addr4| a.flags & IFA_F_SECONDARY == 0;
-        let on_subnet = |a: &&Addr4| {
-            let len = a.prefix_len.min(32);
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len))
-            };
-            a.local.to_u32() & mask == next_hop.to_u32() & mask
-        };
-        Ok(candidates
-            .iter()
-            .filter(primary)
-            .find(on_subnet)
-            .or_else(|| candidates.iter().find(primary))
-            .or_else(|| candidates.first())
-            .map(|a| a.local))
+        let mut selection = SourceSelection::new(oif, route_scope, next_hop);
+        for a in self.addrs()? {
+            selection.offer(&a);
+        }
+        Ok(selection.chosen())
     }
 
     /// What the tables hold, as [`Snapshot`] (the shape `netbase diff` compares with a kernel

@@ -57,10 +57,11 @@ pub struct TileContext<'a> {
     pub status: TileStatus<'a>,
     /// The tile's own metrics, laid out by [`Tile::metrics`].
     pub metrics: MetricsWriter<'a>,
-    /// The netbase's epoch word, for a tile that reads the netbase tables: the loop copies it
-    /// into the status object's quiescent word at every housekeeping. `None` for a tile that
-    /// reads no reclaimed tables (including the netbase writer itself).
-    pub netbase_epoch: Option<&'a AtomicU64>,
+    /// The epoch words of the reclaimed tables this tile reads (the netbase's route tables):
+    /// at every housekeeping the loop copies epoch `i` into the status object's quiescent
+    /// slot `i`. Empty for a tile that reads no reclaimed table (including the netbase writer
+    /// itself). At most [`QSBR_SLOTS`](super::status::QSBR_SLOTS) entries; more is an error.
+    pub netbase_epochs: &'a [&'a AtomicU64],
 }
 
 /// One tile kind's work.
@@ -127,15 +128,28 @@ pub fn run<T: Tile + ?Sized>(
     config: &LoopConfig,
 ) -> LoopExit {
     let status = &ctx.status;
-    let qsbr = ctx
-        .netbase_epoch
-        .map(|epoch| QsbrReader::new(epoch, status.quiescent_word()));
+    let mut qsbr = Vec::with_capacity(ctx.netbase_epochs.len());
+    for (slot, epoch) in ctx.netbase_epochs.iter().enumerate() {
+        let Some(mine) = status.quiescent_word(slot) else {
+            status.set_last_error(1);
+            status.set_state(TileState::Failed);
+            return LoopExit::Failed(TileError::new(
+                1,
+                format!(
+                    "the tile reads {} reclaimed tables; a status object has {} quiescent slots",
+                    ctx.netbase_epochs.len(),
+                    super::status::QSBR_SLOTS
+                ),
+            ));
+        };
+        qsbr.push(QsbrReader::new(*epoch, mine));
+    }
     let interval_ns = u64::try_from(config.housekeeping_interval.as_nanos()).unwrap_or(u64::MAX);
 
     status.set_pid(std::process::id());
     status.set_last_error(0);
     status.set_heartbeat(monotonic_ns());
-    if let Some(q) = &qsbr {
+    for q in &qsbr {
         q.online();
     }
     status.set_state(TileState::Running);
@@ -161,7 +175,7 @@ pub fn run<T: Tile + ?Sized>(
             status.add_iterations(iterations);
             iterations = 0;
             status.set_heartbeat(now);
-            if let Some(q) = &qsbr {
+            for q in &qsbr {
                 q.quiescent();
             }
             // From now, not from the missed deadline: after a stall, one housekeeping, not a
@@ -185,7 +199,7 @@ pub fn run<T: Tile + ?Sized>(
 
     status.add_iterations(iterations);
     status.set_heartbeat(monotonic_ns());
-    if let Some(q) = &qsbr {
+    for q in &qsbr {
         q.offline();
     }
     match &exit {
@@ -272,7 +286,7 @@ mod tests {
         let ctx = TileContext {
             status: TileStatus::new(st.region()).unwrap(),
             metrics: MetricsWriter::new(me.region(), DEFS).unwrap(),
-            netbase_epoch: Some(&epoch),
+            netbase_epochs: &[&epoch],
         };
         let stop = AtomicBool::new(false);
         let mut tile = Counting {
@@ -293,7 +307,7 @@ mod tests {
         assert!(s.heartbeat_ns >= before);
         assert_eq!(s.iterations, tile.polls);
         assert_eq!(
-            s.quiescent_epoch, OFFLINE,
+            s.quiescent_epochs[0], OFFLINE,
             "a stopped tile must not hold QSBR back"
         );
         let m = MetricsReader::new(me.read_only()).unwrap();
@@ -307,7 +321,7 @@ mod tests {
         let ctx = TileContext {
             status: TileStatus::new(st.region()).unwrap(),
             metrics: MetricsWriter::new(me.region(), DEFS).unwrap(),
-            netbase_epoch: Some(&epoch),
+            netbase_epochs: &[&epoch],
         };
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -329,7 +343,7 @@ mod tests {
             let reader = TileStatus::new(st.read_only()).unwrap();
             epoch.store(9, Relaxed);
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while reader.snapshot().quiescent_epoch != 9 {
+            while reader.snapshot().quiescent_epochs[0] != 9 {
                 assert!(
                     std::time::Instant::now() < deadline,
                     "epoch never published"
@@ -351,7 +365,7 @@ mod tests {
         let ctx = TileContext {
             status: TileStatus::new(st.region()).unwrap(),
             metrics: MetricsWriter::new(me.region(), DEFS).unwrap(),
-            netbase_epoch: None,
+            netbase_epochs: &[],
         };
         let stop = AtomicBool::new(false);
         let mut tile = Counting {

@@ -8,9 +8,13 @@
 //! | 2 | 16 | heartbeat: `CLOCK_MONOTONIC` ns | every housekeeping |
 //! | 3 | 24 | loop iterations | every housekeeping (batched) |
 //! | 4 | 32 | last error code (0 = none) | on failure |
-//! | 8 | 64 | quiescent epoch (QSBR) | every housekeeping |
+//! | 8, 16, 24, 32 | 64, 128, 192, 256 | quiescent epochs (QSBR), one per reclaimed table the tile reads ([`QSBR_SLOTS`]) | every housekeeping |
 //!
-//! The quiescent word sits alone on its own cache line: the netbase writer reads it on every
+//! Each reclaimed table (an LPM route table) runs its own epoch clock, so a reader publishes one
+//! quiescent word per table it reads: slot `i` answers the writer of table `i` (the order is
+//! the reader's and the writer's shared convention, e.g. `local4` then `main4`).
+//!
+//! Each quiescent word sits alone on its own cache line: the netbase writer reads it on every
 //! reclamation check, and sharing a line with the heartbeat would make each heartbeat store
 //! invalidate the writer's copy. The tile is the only writer of every word, so the writer
 //! stores plainly (no read-modify-write); readers map the object read-only and use Relaxed
@@ -29,11 +33,16 @@ pub mod word {
     pub const HEARTBEAT_NS: usize = 2;
     pub const ITERATIONS: usize = 3;
     pub const LAST_ERROR: usize = 4;
+    /// Slot 0; slot `i` is at `QUIESCENT_EPOCH + 8 * i`.
     pub const QUIESCENT_EPOCH: usize = 8;
 }
 
+/// Quiescent words per tile: the most reclaimed tables one tile can read.
+pub const QSBR_SLOTS: usize = 4;
+
 const WORDS: usize = (TILE_STATUS_BYTES / 8) as usize;
-const _: () = assert!(word::QUIESCENT_EPOCH * 8 % 64 == 0 && word::QUIESCENT_EPOCH < WORDS);
+const _: () =
+    assert!(word::QUIESCENT_EPOCH * 8 % 64 == 0 && word::QUIESCENT_EPOCH + 8 * QSBR_SLOTS <= WORDS);
 
 /// Lifecycle of a tile, as published in the state word. Zero (a fresh, zeroed object) reads as
 /// [`TileState::Unknown`]: the process has not got as far as mapping its status yet.
@@ -81,7 +90,8 @@ pub struct StatusSnapshot {
     pub heartbeat_ns: u64,
     pub iterations: u64,
     pub last_error: u64,
-    pub quiescent_epoch: u64,
+    /// Per slot (see [`QSBR_SLOTS`]).
+    pub quiescent_epochs: [u64; QSBR_SLOTS],
 }
 
 /// A tile status object, for its writer (the tile) or a reader.
@@ -143,10 +153,11 @@ impl<'a> TileStatus<'a> {
         self.store(word::LAST_ERROR, code);
     }
 
-    /// The word in which this tile, as a reader of the netbase, publishes its quiescent epoch
-    /// (hand it to `sync::qsbr::QsbrReader` as `mine`).
-    pub fn quiescent_word(&self) -> &'a AtomicU64 {
-        &self.words[word::QUIESCENT_EPOCH]
+    /// The word in which this tile, as a reader of reclaimed table `slot`, publishes its
+    /// quiescent epoch (hand it to `sync::qsbr::QsbrReader` as `mine`); `None` for a slot
+    /// beyond [`QSBR_SLOTS`].
+    pub fn quiescent_word(&self, slot: usize) -> Option<&'a AtomicU64> {
+        (slot < QSBR_SLOTS).then(|| &self.words[word::QUIESCENT_EPOCH + 8 * slot])
     }
 
     pub fn state(&self) -> TileState {
@@ -164,7 +175,7 @@ impl<'a> TileStatus<'a> {
             heartbeat_ns: load(word::HEARTBEAT_NS),
             iterations: load(word::ITERATIONS),
             last_error: load(word::LAST_ERROR),
-            quiescent_epoch: load(word::QUIESCENT_EPOCH),
+            quiescent_epochs: core::array::from_fn(|i| load(word::QUIESCENT_EPOCH + 8 * i)),
         }
     }
 }
@@ -203,7 +214,9 @@ mod tests {
         w.add_iterations(3);
         w.add_iterations(4);
         w.set_last_error(9);
-        w.quiescent_word().store(5, Relaxed);
+        w.quiescent_word(0).unwrap().store(5, Relaxed);
+        w.quiescent_word(3).unwrap().store(6, Relaxed);
+        assert!(w.quiescent_word(QSBR_SLOTS).is_none());
         w.set_state(TileState::Running);
         let s = r.snapshot();
         assert_eq!(
@@ -214,7 +227,7 @@ mod tests {
                 heartbeat_ns: 7,
                 iterations: 7,
                 last_error: 9,
-                quiescent_epoch: 5,
+                quiescent_epochs: [5, 0, 0, 6],
             }
         );
         assert_eq!(

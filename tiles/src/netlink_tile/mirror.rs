@@ -86,7 +86,24 @@ pub struct NetbaseWriter<'a, R> {
 impl<'a, R: ReaderEpochs + Clone> NetbaseWriter<'a, R> {
     /// Creates empty tables (whatever the regions held is overwritten: a new instance that
     /// no reader has attached to yet). `seed` seeds the hash tables' hash function.
+    ///
+    /// Both route tables get the same `readers`: right for reader sets without per-table
+    /// state (`NoReaders`, tests). Readers that publish one quiescent word per table (tiles)
+    /// go through [`NetbaseWriter::create_with`].
     pub fn create(regions: TableRegions<'a>, readers: R, seed: u64) -> Result<Self, OpenError> {
+        Self::create_with(regions, readers.clone(), readers, seed)
+    }
+
+    /// [`NetbaseWriter::create`] with the readers of `local4` and of `main4` given apart:
+    /// each LPM table runs its own epoch clock, so each needs the words in which readers
+    /// announce *that* table's epochs (slots [`LOCAL4_QSBR_SLOT`](super::readers::LOCAL4_QSBR_SLOT)
+    /// and [`MAIN4_QSBR_SLOT`](super::readers::MAIN4_QSBR_SLOT) of a tile's status).
+    pub fn create_with(
+        regions: TableRegions<'a>,
+        local4_readers: R,
+        main4_readers: R,
+        seed: u64,
+    ) -> Result<Self, OpenError> {
         let hash = |name: &'static str| move |e| OpenError::Hash(name, e);
         let fib = |name: &'static str| move |e| OpenError::Fib(name, e);
         Ok(NetbaseWriter {
@@ -104,9 +121,9 @@ impl<'a, R: ReaderEpochs + Clone> NetbaseWriter<'a, R> {
                 seed,
             )
             .map_err(hash("addrs4"))?,
-            local4: Fib4Writer::create(regions.local4, t::LOCAL4.capacity, readers.clone())
+            local4: Fib4Writer::create(regions.local4, t::LOCAL4.capacity, local4_readers)
                 .map_err(fib("local4"))?,
-            main4: Fib4Writer::create(regions.main4, t::MAIN4.capacity, readers)
+            main4: Fib4Writer::create(regions.main4, t::MAIN4.capacity, main4_readers)
                 .map_err(fib("main4"))?,
             neigh4: HashWriter::create(
                 regions.neigh4,

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod counters;
 pub mod diff;
 pub mod mirror;
+pub mod readers;
 pub mod solicit_service;
 pub mod sweep;
 pub mod sync;
@@ -20,6 +21,7 @@ pub use apply::{Effect, Mirror, Origin};
 pub use counters::Counters;
 pub use diff::{Mismatch, RouteKey, Snapshot};
 pub use mirror::{NetbaseWriter, TableRegions};
+pub use readers::ReaderWords;
 pub use sync::{NetlinkSync, StepResult, SyncOptions};
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock net tiles compare `updated_ns` against (they run
