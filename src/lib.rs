@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod cli;
 pub mod sandbox;
+pub mod demo;
 pub mod supervisor;
 pub mod traffic;
 

@@ -125,8 +125,14 @@ fn blast_measures_an_echo_rate() {
         stats.echo_pps(),
         stats.window_secs
     );
-    assert!(stats.window_secs > 0.4 && stats.window_secs < 0.8, "{stats:?}");
-    assert!(stats.window_echoed > 0 && stats.echo_pps() > 1000.0, "{stats:?}");
+    assert!(
+        stats.window_secs > 0.4 && stats.window_secs < 0.8,
+        "{stats:?}"
+    );
+    assert!(
+        stats.window_echoed > 0 && stats.echo_pps() > 1000.0,
+        "{stats:?}"
+    );
     assert_eq!(stats.corrupt, 0);
     assert_eq!(stats.echoed + stats.lost, stats.sent);
 }
@@ -164,7 +170,10 @@ fn an_invalid_address_fails_before_anything_is_made() {
         ..config(prefix)
     };
     let e = Sandbox::create(cfg).unwrap_err();
-    assert!(e.contains("client2_ip 172.16.0.2 is not in 10.0.0.0/8"), "{e}");
+    assert!(
+        e.contains("client2_ip 172.16.0.2 is not in 10.0.0.0/8"),
+        "{e}"
+    );
     if is_root() {
         assert_eq!(leftovers(prefix), Vec::<String>::new());
     }
@@ -198,4 +207,28 @@ fn macs_and_static_neighbours() {
         "{shown}"
     );
     assert!(sb.mac(Role::Server, "nonexistent0").is_err());
+}
+
+#[test]
+fn clients_send_complete_checksums_unless_asked_not_to() {
+    if !privileged() {
+        return;
+    }
+    use netbase_runtime::udp_batch::tx_checksum_offload;
+    let offload = |sb: &Sandbox, role: Role, dev: &'static str| {
+        sb.ns(role).run(|| tx_checksum_offload(dev)).unwrap()
+    };
+    let sb = Sandbox::create(config("nbdt-csum")).unwrap();
+    assert!(!offload(&sb, Role::Client1, "eth0"));
+    assert!(!offload(&sb, Role::Client2, "eth0"));
+    // Untouched elsewhere: veth offloads by default.
+    assert!(offload(&sb, Role::Router, "eth0"));
+    drop(sb);
+
+    let sb = Sandbox::create(SandboxConfig {
+        client_checksum_offload: true,
+        ..config("nbdt-csum")
+    })
+    .unwrap();
+    assert!(offload(&sb, Role::Client1, "eth0"));
 }

@@ -34,10 +34,10 @@ pub struct MetricsArgs {
 }
 
 /// What was read from one tile: `None` when its workspace could not be mapped.
-struct TileReading<'p> {
-    tile: &'p TilePlan,
-    status: Option<StatusSnapshot>,
-    values: Vec<(&'static MetricDef, u64)>,
+pub(crate) struct TileReading<'p> {
+    pub tile: &'p TilePlan,
+    pub status: Option<StatusSnapshot>,
+    pub values: Vec<(&'static MetricDef, u64)>,
 }
 
 pub fn run(args: &MetricsArgs) -> i32 {
@@ -70,7 +70,8 @@ pub fn run(args: &MetricsArgs) -> i32 {
     }
 }
 
-fn read_tile<'p>(name: &str, plan: &'p Plan, tile: &'p TilePlan) -> TileReading<'p> {
+/// Maps tile `tile` of instance `name` read-only and reads its status and metrics.
+pub(crate) fn read_tile<'p>(name: &str, plan: &'p Plan, tile: &'p TilePlan) -> TileReading<'p> {
     let mut reading = TileReading {
         tile,
         status: None,

@@ -2,11 +2,12 @@
 
 mod bench;
 mod compile;
+mod demo;
 mod diff;
-mod metrics;
+pub(crate) mod metrics;
 mod route_get;
 mod run;
-mod show;
+pub(crate) mod show;
 mod tile;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Demo(demo::DemoArgs),
     Compile(compile::CompileArgs),
     Bench(bench::BenchArgs),
     Run(run::RunArgs),
@@ -60,6 +62,7 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Compile(args) => compile::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Run(args) => run::run(&args),

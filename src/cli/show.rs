@@ -78,6 +78,23 @@ pub fn run(args: &ShowArgs) -> i32 {
     }
 }
 
+/// The text `netbase show routes|neigh --name NAME` prints (main table), for other commands'
+/// reports.
+pub(crate) fn render_for(name: &str, what: &str) -> Result<String, String> {
+    let what = match what {
+        "routes" => What::Routes,
+        "neigh" => What::Neigh,
+        "addrs" => What::Addrs,
+        _ => What::Links,
+    };
+    render(&ShowArgs {
+        what,
+        name: name.to_owned(),
+        table: TableArg::Main,
+        json: false,
+    })
+}
+
 fn render(args: &ShowArgs) -> Result<String, String> {
     let ws = join_tables(&args.name)?;
     let view = NetbaseView::attach(&ws).map_err(|e| e.to_string())?;

@@ -30,6 +30,11 @@ pub struct SandboxConfig {
     /// Turns IPv6 off in every namespace so that router solicitations, DAD and MLD do not
     /// show up as traffic the demo did not send.
     pub disable_ipv6: bool,
+    /// Leaves transmit checksum offload on for the clients' interfaces. Off by default: with
+    /// it on, datagrams from a client reach the server with only a partial UDP checksum
+    /// (valid for the kernel, invalid for XDP/AF_XDP; see
+    /// [`netbase_runtime::udp_batch::set_tx_checksum_offload`]).
+    pub client_checksum_offload: bool,
 }
 
 impl Default for SandboxConfig {
@@ -46,6 +51,7 @@ impl Default for SandboxConfig {
             server_interface: "veth0".into(),
             mtu: 1500,
             disable_ipv6: true,
+            client_checksum_offload: false,
         }
     }
 }
@@ -206,8 +212,14 @@ mod tests {
             ..SandboxConfig::default()
         };
         let e = cfg.validate().unwrap_err();
-        assert!(e.contains("client1_ip 192.168.1.2 is not in 10.0.0.0/8"), "{e}");
-        assert!(e.contains("router_far_ip 10.200.3.254 is not in its subnet"), "{e}");
+        assert!(
+            e.contains("client1_ip 192.168.1.2 is not in 10.0.0.0/8"),
+            "{e}"
+        );
+        assert!(
+            e.contains("router_far_ip 10.200.3.254 is not in its subnet"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -219,7 +231,10 @@ mod tests {
         };
         let e = cfg.validate().unwrap_err();
         assert!(e.contains("network or broadcast"), "{e}");
-        assert!(e.contains("server_ip and router_lan_ip are both 10.200.1.1"), "{e}");
+        assert!(
+            e.contains("server_ip and router_lan_ip are both 10.200.1.1"),
+            "{e}"
+        );
 
         let cfg = SandboxConfig {
             lan_prefix_len: 16,

@@ -72,6 +72,18 @@ pub fn set_static_neighbour(ns: &Netns, dev: &str, ip: Ipv4Addr, mac: Mac) -> Re
     Ok(())
 }
 
+/// Turns transmit checksum offload of `dev` in `ns` on or off.
+pub fn set_checksum_offload(ns: &Netns, dev: &str, on: bool) -> Result<(), String> {
+    ns.run(|| netbase_runtime::udp_batch::set_tx_checksum_offload(dev, on))
+        .map_err(|e| {
+            format!(
+                "cannot turn checksum offload {} on {dev} in {}: {e}",
+                if on { "on" } else { "off" },
+                ns.name()
+            )
+        })
+}
+
 /// Writes `value` to `/proc/sys/<key with dots as slashes>` as seen from inside `ns`: the
 /// network sysctls under /proc/sys/net belong to the namespace of the thread that opens them.
 pub fn write_sysctl(ns: &Netns, key: &str, value: &str) -> Result<(), String> {

@@ -158,7 +158,15 @@ mod tests {
     #[test]
     fn buckets_cover_every_value_and_are_ordered() {
         let mut last = 0;
-        for v in (0..20).chain([63, 64, 65, 1 << 20, (1 << 20) + 12345, u64::MAX - 1, u64::MAX]) {
+        for v in (0..20).chain([
+            63,
+            64,
+            65,
+            1 << 20,
+            (1 << 20) + 12345,
+            u64::MAX - 1,
+            u64::MAX,
+        ]) {
             let b = bucket(v);
             let (lo, hi) = bounds(b);
             assert!(lo <= v && v <= hi, "{v} not in bucket {b} {lo}..={hi}");

@@ -297,6 +297,9 @@ mod tests {
         let (n, _) = c.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], &[2u8; 10]);
         let counts = echo.stop().unwrap();
-        assert_eq!((counts.received, counts.echoed, counts.truncated), (2, 1, 1));
+        assert_eq!(
+            (counts.received, counts.echoed, counts.truncated),
+            (2, 1, 1)
+        );
     }
 }

@@ -306,7 +306,9 @@ pub fn run(
                     .map_err(|e| format!("cannot start a receiver thread: {e}"))?,
             );
         }
-        let window = watch(&shared, cfg, &senders, &receivers, epoch, warm_end, progress);
+        let window = watch(
+            &shared, cfg, &senders, &receivers, epoch, warm_end, progress,
+        );
         let ends: Vec<Instant> = senders.into_iter().map(|h| rejoin(h.join())).collect();
         let hists: Vec<_> = receivers.into_iter().map(|h| rejoin(h.join())).collect();
         Ok::<_, String>((ends, hists, window))
@@ -360,10 +362,8 @@ fn watch<A, B>(
     warm_end: Instant,
     progress: &mut dyn FnMut(&Progress),
 ) -> Window {
-    let mut start: Option<(Instant, Totals)> = cfg
-        .warmup
-        .is_zero()
-        .then_some((epoch, Totals::default()));
+    let mut start: Option<(Instant, Totals)> =
+        cfg.warmup.is_zero().then_some((epoch, Totals::default()));
     let mut stop_snap: Option<(Instant, Totals)> = None;
     let mut last = (epoch, 0u64);
     let mut next_tick = epoch + cfg.progress_interval;
