@@ -214,7 +214,7 @@ fn clients_send_complete_checksums_unless_asked_not_to() {
     if !privileged() {
         return;
     }
-    use netbase_runtime::udp_batch::tx_checksum_offload;
+    use netbase_runtime::ethtool::tx_checksum_offload;
     let offload = |sb: &Sandbox, role: Role, dev: &'static str| {
         sb.ns(role).run(|| tx_checksum_offload(dev)).unwrap()
     };

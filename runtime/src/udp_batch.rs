@@ -9,9 +9,6 @@
 //!
 //! Works on any socket that implements `AsFd` (typically `std::net::UdpSocket`); blocking
 //! behaviour follows the socket (use `set_read_timeout` to bound a blocking receive).
-//!
-//! Also here, because UDP senders on veth need it: [`set_tx_checksum_offload`] (so that the
-//! datagrams they send carry a complete checksum; see there).
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -329,66 +326,6 @@ pub fn set_socket_buffers(sock: &impl AsFd, bytes: usize) -> io::Result<()> {
     set(libc::SO_SNDBUFFORCE).or_else(|_| set(libc::SO_SNDBUF))
 }
 
-/// `ETHTOOL_GTXCSUM` and `ETHTOOL_STXCSUM` of `linux/ethtool.h`: get and set transmit
-/// checksum offload.
-const ETHTOOL_GTXCSUM: u32 = 0x16;
-const ETHTOOL_STXCSUM: u32 = 0x17;
-
-/// `struct ethtool_value` of `linux/ethtool.h`.
-#[repr(C)]
-struct EthtoolValue {
-    cmd: u32,
-    data: u32,
-}
-
-/// One `SIOCETHTOOL` request with an `ethtool_value` on interface `ifname` of the calling
-/// thread's namespace; returns the value's `data` afterwards.
-fn ethtool_value(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
-    let name = ifname.as_bytes();
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(&0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("bad interface name {ifname:?}"),
-        ));
-    }
-    // Any socket carries the ioctl; an unconnected UDP socket needs no interface to exist.
-    let sock = std::net::UdpSocket::bind("0.0.0.0:0")?;
-    let mut value = EthtoolValue { cmd, data };
-    // SAFETY: ifreq is plain data (a name array and a union of plain fields); all-zero is a
-    // valid value.
-    let mut req: libc::ifreq = unsafe { zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(name) {
-        *d = *s as libc::c_char;
-    }
-    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
-    // SAFETY: `req` holds a NUL-terminated name (checked shorter than IFNAMSIZ, rest zero)
-    // and points at `value`, a live `ethtool_value` the kernel reads and, for a get, writes;
-    // both outlive the call and nothing else aliases them.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL as _, &mut req) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(value.data)
-}
-
-/// Whether interface `ifname` (in the calling thread's namespace) offloads transmit
-/// checksums.
-pub fn tx_checksum_offload(ifname: &str) -> io::Result<bool> {
-    ethtool_value(ifname, ETHTOOL_GTXCSUM, 0).map(|d| d != 0)
-}
-
-/// Turns transmit checksum offload of interface `ifname` (in the calling thread's namespace)
-/// on or off (`ethtool -K IF tx on|off`); needs `CAP_NET_ADMIN`.
-///
-/// Why it matters here: a veth offloads checksums by default, so a datagram a local socket
-/// sends through it carries only the pseudo-header sum in its UDP checksum field (the skb
-/// is `CHECKSUM_PARTIAL`), also after a bridge or a router. The kernel on the other side
-/// trusts it; an XDP program or an AF_XDP reader sees an invalid checksum. With offload off
-/// the sending kernel writes the full checksum.
-pub fn set_tx_checksum_offload(ifname: &str, on: bool) -> io::Result<()> {
-    ethtool_value(ifname, ETHTOOL_STXCSUM, u32::from(on)).map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,13 +425,6 @@ mod tests {
         let (n, from) = b.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"hello");
         assert_eq!(from, a.local_addr().unwrap());
-    }
-
-    #[test]
-    fn checksum_offload_of_a_missing_interface_is_an_error() {
-        assert!(tx_checksum_offload("nb-no-such-if0").is_err());
-        assert!(set_tx_checksum_offload("", false).is_err());
-        assert!(set_tx_checksum_offload("a-name-far-too-long-for-linux", false).is_err());
     }
 
     #[test]

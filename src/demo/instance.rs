@@ -41,10 +41,10 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts instance `name` of the default topology in `ns` and waits until every tile
-    /// runs. `log` receives the supervisor's and tiles' stderr (a file), so that the caller's
+    /// Starts instance `name` of the default topology in `ns` with the netbase executable
+    /// `exe` and waits until every tile runs. `log` receives the supervisor's and tiles' stderr (a file), so that the caller's
     /// terminal stays free for its progress line.
-    pub fn start(ns: &Netns, name: &str, log: &Path) -> Result<Instance, String> {
+    pub fn start(ns: &Netns, name: &str, log: &Path, exe: &Path) -> Result<Instance, String> {
         let dir = std::env::temp_dir().join(format!("netbase-{name}"));
         let _ = fs::remove_dir_all(&dir);
         let topo_dir = dir.join("topologies");
@@ -67,8 +67,6 @@ impl Instance {
             plan,
         };
 
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find the netbase executable: {e}"))?;
         let log_file =
             fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let log_err = log_file
@@ -76,7 +74,7 @@ impl Instance {
             .map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns.name()])
-            .arg(&exe)
+            .arg(exe)
             .arg("run")
             .arg(&topology)
             .args(["--name", name])

@@ -95,7 +95,9 @@ pub fn run(
     let name = format!("demo-{}", std::process::id());
     let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
     let result = (|| {
-        let mut instance = Instance::start(sandbox.server(), &name, &log)?;
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the netbase executable: {e}"))?;
+        let mut instance = Instance::start(sandbox.server(), &name, &log, &exe)?;
         let clients = Client::for_sandbox(&sandbox, ECHO_PORT)?;
         let cfg = TrafficConfig {
             duration: opts.duration,

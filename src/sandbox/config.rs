@@ -33,7 +33,7 @@ pub struct SandboxConfig {
     /// Leaves transmit checksum offload on for the clients' interfaces. Off by default: with
     /// it on, datagrams from a client reach the server with only a partial UDP checksum
     /// (valid for the kernel, invalid for XDP/AF_XDP; see
-    /// [`netbase_runtime::udp_batch::set_tx_checksum_offload`]).
+    /// [`netbase_runtime::ethtool`]).
     pub client_checksum_offload: bool,
 }
 

@@ -74,7 +74,7 @@ pub fn set_static_neighbour(ns: &Netns, dev: &str, ip: Ipv4Addr, mac: Mac) -> Re
 
 /// Turns transmit checksum offload of `dev` in `ns` on or off.
 pub fn set_checksum_offload(ns: &Netns, dev: &str, on: bool) -> Result<(), String> {
-    ns.run(|| netbase_runtime::udp_batch::set_tx_checksum_offload(dev, on))
+    ns.run(|| netbase_runtime::ethtool::set_tx_checksum_offload(dev, on))
         .map_err(|e| {
             format!(
                 "cannot turn checksum offload {} on {dev} in {}: {e}",

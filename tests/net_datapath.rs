@@ -1,0 +1,235 @@
+//! The XDP data path end to end: the default topology running in the demo's sandbox, clients
+//! sending real datagrams through their kernels, the net tile routing replies through the
+//! netbase.
+//!
+//! Privileged (root, `ip`, XDP on veth): skips otherwise, or fails with
+//! `NETBASE_REQUIRE_PRIVILEGED=1`. Each test has its own namespaces and instance name; every
+//! namespace, XDP program and shared-memory file goes with the guards, also on failure.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+use netbase::demo::Instance;
+use netbase::sandbox::{list_namespaces, Role, Sandbox, SandboxConfig};
+use netbase_runtime::netns::{is_root, privileged_or_skip, Netns};
+use netbase_runtime::types::Mac;
+
+const PORT: u16 = 7000;
+
+fn privileged() -> bool {
+    if !is_root() {
+        privileged_or_skip("needs root for namespaces, XDP and AF_XDP");
+        return false;
+    }
+    true
+}
+
+/// A sandbox and the default topology running in its server namespace.
+struct Setup {
+    instance: Instance,
+    sandbox: Sandbox,
+    log: std::path::PathBuf,
+}
+
+impl Setup {
+    fn start(prefix: &str, before_start: impl FnOnce(&Sandbox)) -> Setup {
+        let sandbox = Sandbox::create(SandboxConfig {
+            prefix: prefix.into(),
+            ..SandboxConfig::default()
+        })
+        .unwrap();
+        before_start(&sandbox);
+        let name = format!("{prefix}-{}", std::process::id());
+        let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
+        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_netbase"));
+        let instance = Instance::start(sandbox.server(), &name, &log, exe).unwrap();
+        Setup {
+            instance,
+            sandbox,
+            log,
+        }
+    }
+
+    fn server(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.sandbox.server_ip(), PORT)
+    }
+
+    fn client(&self, role: Role) -> (&Netns, Ipv4Addr) {
+        (self.sandbox.ns(role), self.sandbox.ip(role).unwrap())
+    }
+
+    /// Sends `n` datagrams of `len` bytes from `role`, one at a time, each waiting up to
+    /// `wait` for its echo; returns how many came back intact.
+    fn exchange(&self, role: Role, n: usize, len: usize, wait: Duration) -> usize {
+        let (ns, ip) = self.client(role);
+        let server = self.server();
+        ns.run(|| {
+            let s = UdpSocket::bind((ip, 0)).unwrap();
+            s.set_read_timeout(Some(wait)).unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut ok = 0;
+            for i in 0..n {
+                let payload: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+                s.send_to(&payload, server).unwrap();
+                let deadline = Instant::now() + wait;
+                while Instant::now() < deadline {
+                    match s.recv_from(&mut buf) {
+                        Ok((got, from)) if from == server.into() && buf[..got] == payload[..] => {
+                            ok += 1;
+                            break;
+                        }
+                        Ok(_) => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+            ok
+        })
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        self.instance.metric(name)
+    }
+
+    /// Retries `exchange` until an echo comes back (neighbour resolution and netlink
+    /// notifications take a moment), up to `timeout`.
+    fn until_echoed(&self, role: Role, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.exchange(role, 1, 32, Duration::from_millis(200)) == 1 {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[test]
+fn first_contact_solicits_once_then_echoes_and_the_far_client_goes_via_the_gateway() {
+    if !privileged() {
+        return;
+    }
+    // c1 knows the server's MAC statically: it sends no ARP request, so the server's kernel
+    // learns nothing about c1 and the first replies find no neighbour.
+    let setup = Setup::start("nbdp1", |sb| {
+        let mac = sb.mac(Role::Server, sb.server_interface()).unwrap();
+        sb.static_neighbour(Role::Client1, sb.server_ip(), mac)
+            .unwrap();
+    });
+    let first = setup.exchange(Role::Client1, 1, 32, Duration::from_millis(200));
+    assert_eq!(first, 0, "no reply can leave before the neighbour is resolved");
+    assert_eq!(
+        setup.metric("net_drop_no_neighbour_total"),
+        1,
+        "{}",
+        setup.log_text()
+    );
+    assert_eq!(setup.metric("net_solicits_total"), 1);
+    assert!(
+        setup.until_echoed(Role::Client1, Duration::from_secs(5)),
+        "echoes after the solicit resolved c1"
+    );
+    assert!(setup.metric("solicit_probes_sent_total") >= 1);
+    assert_eq!(setup.exchange(Role::Client1, 50, 100, Duration::from_secs(1)), 50);
+    assert_eq!(
+        setup.metric("net_solicits_total"),
+        1,
+        "a resolved neighbour is not solicited again"
+    );
+
+    // c2 is behind the router: replies go to the gateway's MAC.
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+    assert_eq!(setup.exchange(Role::Client2, 50, 100, Duration::from_secs(1)), 50);
+    assert_eq!(setup.metric("net_drop_no_route_total"), 0);
+}
+
+#[test]
+fn a_blackhole_route_drops_with_its_reason_and_removing_it_restores_the_path() {
+    if !privileged() {
+        return;
+    }
+    let setup = Setup::start("nbdp2", |_| {});
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+    let srv = setup.sandbox.server();
+    let c2 = setup.sandbox.ip(Role::Client2).unwrap();
+    srv.ip(&["route", "add", "blackhole", &format!("{c2}/32")])
+        .unwrap();
+    // The netlink tile applies the change within milliseconds; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while setup.metric("net_drop_blackhole_total") == 0 && Instant::now() < deadline {
+        setup.exchange(Role::Client2, 1, 32, Duration::from_millis(50));
+    }
+    assert!(setup.metric("net_drop_blackhole_total") > 0);
+    assert_eq!(setup.exchange(Role::Client2, 5, 32, Duration::from_millis(100)), 0);
+    // The other client is not affected.
+    assert_eq!(setup.exchange(Role::Client1, 5, 32, Duration::from_secs(1)), 5);
+    srv.ip(&["route", "del", "blackhole", &format!("{c2}/32")])
+        .unwrap();
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+}
+
+#[test]
+fn a_new_neighbour_mac_is_picked_up() {
+    if !privileged() {
+        return;
+    }
+    let setup = Setup::start("nbdp3", |_| {});
+    assert!(setup.until_echoed(Role::Client1, Duration::from_secs(5)));
+    // c1 changes its MAC; the server is told the new one by a neighbour replace. Replies then
+    // reach c1 only if the net tile uses the new MAC from the netbase.
+    let new_mac = Mac([0x02, 0x00, 0x5e, 0x10, 0x20, 0x30]);
+    let text = "02:00:5e:10:20:30";
+    let c1 = setup.sandbox.ns(Role::Client1);
+    c1.ip(&["link", "set", "eth0", "address", text]).unwrap();
+    let c1_ip = setup.sandbox.ip(Role::Client1).unwrap();
+    setup
+        .sandbox
+        .static_neighbour(Role::Server, c1_ip, new_mac)
+        .unwrap();
+    assert!(
+        setup.until_echoed(Role::Client1, Duration::from_secs(5)),
+        "echoes reach c1 at its new MAC"
+    );
+    assert_eq!(setup.exchange(Role::Client1, 20, 64, Duration::from_secs(1)), 20);
+}
+
+#[test]
+fn demo_json_exits_zero_echoes_and_leaves_nothing_behind() {
+    if !privileged() {
+        return;
+    }
+    let before: Vec<String> = list_namespaces().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netbase"))
+        .args(["demo", "--duration", "5", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for key in ["sent", "echoed", "lost", "solicits", "pkts_per_sec", "drops"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert!(v["echoed"].as_u64().unwrap() > 0);
+    assert!(v["drops"].is_object());
+    let pid_prefix = "nbdemo-";
+    let after: Vec<String> = list_namespaces().unwrap();
+    let new: Vec<&String> = after
+        .iter()
+        .filter(|n| !before.contains(n) && n.starts_with(pid_prefix))
+        .collect();
+    assert!(new.is_empty(), "namespaces left behind: {new:?}");
+    let shm: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("netbase-demo-"))
+        .collect();
+    assert!(shm.is_empty(), "shared memory left behind: {shm:?}");
+}
