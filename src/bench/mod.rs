@@ -1,5 +1,6 @@
 //! `netbase bench`: performance claims with their baselines, measured in the same run.
 
+pub mod echo;
 pub mod fib4;
 pub mod neigh4;
 pub mod netlink;

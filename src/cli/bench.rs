@@ -22,7 +22,8 @@ netbase bench fib4                       all route-lookup cases (takes a minute)
 netbase bench fib4 --routes 100000 --json\n  \
 netbase bench neigh4\n  \
 netbase bench neigh4 --json | jq '.rows[] | select(.impl == \"netbase\")'\n  \
-sudo netbase bench netlink --routes 100000   (needs root: uses a network namespace)"
+sudo netbase bench netlink --routes 100000   (needs root: uses a network namespace)\n  \
+sudo netbase bench echo --duration 3 --json  (needs root: namespaces, XDP)"
 )]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -78,6 +79,30 @@ pub enum Which {
     /// latency until a reader sees it, and a notification burst's updates/s, in a throw-away
     /// network namespace.
     Netlink(NetlinkArgs),
+    /// UDP echo packets/s (needs root): netbase's XDP path vs a kernel recvmmsg/sendmmsg echo
+    /// server, same namespace sandbox, same blasting clients, same run.
+    Echo(EchoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds of sending per round and implementation.
+    #[arg(long, default_value_t = 3.0, value_parser = parse_duration)]
+    pub duration: f64,
+    /// Rounds (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub rounds: u16,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.2..=3600.0).contains(&v) {
+        return Err(format!("{v} s is outside 0.2..=3600"));
+    }
+    Ok(v)
 }
 
 pub fn run(args: &BenchArgs) -> i32 {
@@ -97,11 +122,16 @@ pub fn run(args: &BenchArgs) -> i32 {
             routes: n.routes,
             ..Default::default()
         }),
+        Which::Echo(e) => crate::bench::echo::run(&crate::bench::echo::Options {
+            duration: std::time::Duration::from_secs_f64(e.duration),
+            rounds: usize::from(e.rounds),
+        }),
     };
     let json = match &args.which {
         Which::Fib4(f) => f.common.json,
         Which::Neigh4(c) => c.json,
         Which::Netlink(n) => n.json,
+        Which::Echo(e) => e.json,
     };
     match result {
         Ok(report) => {
