@@ -7,8 +7,8 @@
 
 pub mod bench;
 pub mod cli;
-pub mod sandbox;
 pub mod demo;
+pub mod sandbox;
 pub mod supervisor;
 pub mod traffic;
 

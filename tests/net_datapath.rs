@@ -121,7 +121,10 @@ fn first_contact_solicits_once_then_echoes_and_the_far_client_goes_via_the_gatew
             .unwrap();
     });
     let first = setup.exchange(Role::Client1, 1, 32, Duration::from_millis(200));
-    assert_eq!(first, 0, "no reply can leave before the neighbour is resolved");
+    assert_eq!(
+        first, 0,
+        "no reply can leave before the neighbour is resolved"
+    );
     assert_eq!(
         setup.metric("net_drop_no_neighbour_total"),
         1,
@@ -134,7 +137,10 @@ fn first_contact_solicits_once_then_echoes_and_the_far_client_goes_via_the_gatew
         "echoes after the solicit resolved c1"
     );
     assert!(setup.metric("solicit_probes_sent_total") >= 1);
-    assert_eq!(setup.exchange(Role::Client1, 50, 100, Duration::from_secs(1)), 50);
+    assert_eq!(
+        setup.exchange(Role::Client1, 50, 100, Duration::from_secs(1)),
+        50
+    );
     assert_eq!(
         setup.metric("net_solicits_total"),
         1,
@@ -143,7 +149,10 @@ fn first_contact_solicits_once_then_echoes_and_the_far_client_goes_via_the_gatew
 
     // c2 is behind the router: replies go to the gateway's MAC.
     assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
-    assert_eq!(setup.exchange(Role::Client2, 50, 100, Duration::from_secs(1)), 50);
+    assert_eq!(
+        setup.exchange(Role::Client2, 50, 100, Duration::from_secs(1)),
+        50
+    );
     assert_eq!(setup.metric("net_drop_no_route_total"), 0);
 }
 
@@ -164,9 +173,15 @@ fn a_blackhole_route_drops_with_its_reason_and_removing_it_restores_the_path() {
         setup.exchange(Role::Client2, 1, 32, Duration::from_millis(50));
     }
     assert!(setup.metric("net_drop_blackhole_total") > 0);
-    assert_eq!(setup.exchange(Role::Client2, 5, 32, Duration::from_millis(100)), 0);
+    assert_eq!(
+        setup.exchange(Role::Client2, 5, 32, Duration::from_millis(100)),
+        0
+    );
     // The other client is not affected.
-    assert_eq!(setup.exchange(Role::Client1, 5, 32, Duration::from_secs(1)), 5);
+    assert_eq!(
+        setup.exchange(Role::Client1, 5, 32, Duration::from_secs(1)),
+        5
+    );
     srv.ip(&["route", "del", "blackhole", &format!("{c2}/32")])
         .unwrap();
     assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
@@ -194,7 +209,10 @@ fn a_new_neighbour_mac_is_picked_up() {
         setup.until_echoed(Role::Client1, Duration::from_secs(5)),
         "echoes reach c1 at its new MAC"
     );
-    assert_eq!(setup.exchange(Role::Client1, 20, 64, Duration::from_secs(1)), 20);
+    assert_eq!(
+        setup.exchange(Role::Client1, 20, 64, Duration::from_secs(1)),
+        20
+    );
 }
 
 #[test]
@@ -214,7 +232,14 @@ fn demo_json_exits_zero_echoes_and_leaves_nothing_behind() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    for key in ["sent", "echoed", "lost", "solicits", "pkts_per_sec", "drops"] {
+    for key in [
+        "sent",
+        "echoed",
+        "lost",
+        "solicits",
+        "pkts_per_sec",
+        "drops",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert!(v["echoed"].as_u64().unwrap() > 0);

@@ -98,7 +98,9 @@ pub struct EchoArgs {
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(0.2..=3600.0).contains(&v) {
         return Err(format!("{v} s is outside 0.2..=3600"));
     }

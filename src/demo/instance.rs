@@ -150,7 +150,7 @@ impl Instance {
             .sum()
     }
 
-    /// Stops the supervisor (SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]) and waits for it.
+    /// Stops the supervisor (SIGTERM, then SIGKILL after `STOP_TIMEOUT`) and waits for it.
     /// Returns whether it stopped cleanly.
     pub fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {

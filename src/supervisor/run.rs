@@ -175,7 +175,7 @@ impl Instance {
             stop,
             tiles: Vec::new(),
             status,
-            xdp: xdp,
+            xdp,
             _files: files,
         };
         let exe = std::env::current_exe()
