@@ -43,6 +43,21 @@ fn region<'a>(
         .map_err(|e| format!("{workspace}@{offset:#x}: {e}"))
 }
 
+/// The consumer's progress word of ring `r` (reliable links), if it has one.
+fn fseq_region<'a>(joined: &'a [Joined], r: &RingPlan) -> Result<Option<Region<'a>>, String> {
+    r.fseq
+        .as_ref()
+        .map(|f| {
+            region(
+                joined,
+                &f.workspace,
+                f.offset,
+                netbase_runtime::tables::geometry::FSEQ_BYTES,
+            )
+        })
+        .transpose()
+}
+
 /// Initializes every ring of the plan that lives in `ws` (plan workspace `name`), so that a
 /// consumer that starts before its producer finds a valid, empty ring instead of an error.
 /// The supervisor does this once, right after creating the workspace.
@@ -73,18 +88,7 @@ pub fn producer<'a>(
         .find(|r| r.producer == me.instance)
         .ok_or_else(|| format!("{} does not produce link {name}", me.instance))?;
     let ring = region(joined, &r.workspace, r.offset, l.ring_size)?;
-    let fseq = r
-        .fseq
-        .as_ref()
-        .map(|f| {
-            region(
-                joined,
-                &f.workspace,
-                f.offset,
-                netbase_runtime::tables::geometry::FSEQ_BYTES,
-            )
-        })
-        .transpose()?;
+    let fseq = fseq_region(joined, r)?;
     Producer::create(ring, fseq, geometry(l)?).map_err(|e| format!("link {name}: {e}"))
 }
 
@@ -104,21 +108,29 @@ pub fn consumers<'a>(
         .filter(|r| r.consumer == me.instance)
         .map(|r| {
             let ring = region(joined, &r.workspace, r.offset, l.ring_size)?;
-            let fseq = r
-                .fseq
-                .as_ref()
-                .map(|f| {
-                    region(
-                        joined,
-                        &f.workspace,
-                        f.offset,
-                        netbase_runtime::tables::geometry::FSEQ_BYTES,
-                    )
-                })
-                .transpose()?;
+            let fseq = fseq_region(joined, r)?;
             Consumer::attach(ring, fseq, g, options).map_err(|e| format!("link {name}: {e}"))
         })
         .collect()
+}
+
+/// The consumer ends of every link `me` consumes, with progress published every
+/// `publish_every` frames (application links: fewer stores to the shared line).
+pub fn all_consumers<'a>(
+    plan: &Plan,
+    me: &TilePlan,
+    joined: &'a [Joined],
+    publish_every: u64,
+) -> Result<Vec<Consumer<'a, AtomicU64>>, String> {
+    let options = ConsumerOptions {
+        publish_every,
+        ..ConsumerOptions::default()
+    };
+    let mut all = Vec::new();
+    for l in consumed_links(plan, me) {
+        all.extend(consumers(plan, me, joined, &l.name, options)?);
+    }
+    Ok(all)
 }
 
 /// The links `me` consumes, by name.

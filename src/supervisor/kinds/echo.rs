@@ -10,7 +10,7 @@
 use core::sync::atomic::AtomicU64;
 use std::collections::VecDeque;
 
-use netbase_runtime::link::{Consumer, ConsumerOptions, LinkError, Producer};
+use netbase_runtime::link::{Consumer, LinkError, Producer};
 use netbase_runtime::tile::{MetricDef, Tile, TileContext, TileError};
 use netbase_tiles::net_tile::app_frame;
 
@@ -59,19 +59,7 @@ const BATCH: u64 = 64;
 
 pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
     let links = super::super::links::consumed_links(ctx.plan, ctx.me);
-    let mut inputs = Vec::new();
-    for l in &links {
-        inputs.extend(super::super::links::consumers(
-            ctx.plan,
-            ctx.me,
-            ctx.joined,
-            &l.name,
-            ConsumerOptions {
-                publish_every: 32,
-                ..ConsumerOptions::default()
-            },
-        )?);
-    }
+    let inputs = super::super::links::all_consumers(ctx.plan, ctx.me, ctx.joined, 32)?;
     let out = match super::super::links::produced_links(ctx.plan, ctx.me).as_slice() {
         [one] => super::super::links::producer(ctx.plan, ctx.me, ctx.joined, &one.name)?,
         other => {

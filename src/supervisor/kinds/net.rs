@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use netbase_codegen::topology::TileParams;
 use netbase_runtime::bpf::XskMap;
-use netbase_runtime::link::{Consumer, ConsumerOptions, LinkError, Producer};
+use netbase_runtime::link::{Consumer, LinkError, Producer};
 use netbase_runtime::rawframe;
 use netbase_runtime::tile::{MetricDef, MetricKind, Tile, TileContext, TileError};
 use netbase_runtime::types::Mac;
@@ -186,19 +186,7 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
             }
         }
     }
-    let mut inputs = Vec::new();
-    for l in super::super::links::consumed_links(ctx.plan, ctx.me) {
-        inputs.extend(super::super::links::consumers(
-            ctx.plan,
-            ctx.me,
-            ctx.joined,
-            &l.name,
-            ConsumerOptions {
-                publish_every: 32,
-                ..ConsumerOptions::default()
-            },
-        )?);
-    }
+    let inputs = super::super::links::all_consumers(ctx.plan, ctx.me, ctx.joined, 32)?;
 
     let ifindex =
         rawframe::ifindex(interface).map_err(|e| format!("interface {interface}: {e}"))?;
