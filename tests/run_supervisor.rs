@@ -320,7 +320,10 @@ fn a_killed_supervisor_takes_its_tiles_and_the_next_run_cleans_up() {
 }
 
 #[test]
-fn refuses_tile_kinds_that_are_not_available() {
+fn a_missing_net_interface_fails_the_start_and_leaves_nothing() {
+    // The default topology's net tile serves `veth0`; where there is none (this test's
+    // namespace-less host has no such device, or the test runs unprivileged) the start fails
+    // before any tile runs, names the interface, and removes what it created.
     let inst = Instance::new('d');
     let out = inst
         .command(&[
@@ -332,8 +335,12 @@ fn refuses_tile_kinds_that_are_not_available() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("tile kind net is not available yet"), "{err}");
+    if std::path::Path::new("/sys/class/net/veth0").exists() {
+        eprintln!("skipped: this host has a veth0, the start would not fail");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("veth0"), "{err}");
     assert!(!inst.dir().exists());
     assert!(inst.shm_files().is_empty());
 }
