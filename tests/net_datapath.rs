@@ -260,3 +260,174 @@ fn demo_json_exits_zero_echoes_and_leaves_nothing_behind() {
         .collect();
     assert!(shm.is_empty(), "shared memory left behind: {shm:?}");
 }
+
+#[test]
+fn a_reply_larger_than_the_output_mtu_is_dropped_with_the_mtu_reason() {
+    if !privileged() {
+        return;
+    }
+    // The path from c1 to the server carries 1504-byte packets, the server's veth0 has MTU
+    // 1500. A veth accepts a frame up to MTU + 4 (room for a VLAN tag), so a 1504-byte request
+    // arrives; its echo is 1504 bytes too, more than veth0 sends.
+    let setup = Setup::start("nbdp4", |sb| {
+        let sw = sb.ns(Role::Switch);
+        for dev in ["p-c1", "p-srv", "br0"] {
+            sw.ip(&["link", "set", dev, "mtu", "1504"]).unwrap();
+        }
+        sb.ns(Role::Client1)
+            .ip(&["link", "set", "eth0", "mtu", "1504"])
+            .unwrap();
+    });
+    assert!(setup.until_echoed(Role::Client1, Duration::from_secs(5)));
+    // 1472 + 28 = 1500 bytes: fits.
+    assert_eq!(
+        setup.exchange(Role::Client1, 3, 1472, Duration::from_secs(1)),
+        3
+    );
+    assert_eq!(setup.metric("net_drop_mtu_total"), 0);
+    // 1476 + 28 = 1504 bytes: received, but the reply does not fit veth0.
+    assert_eq!(
+        setup.exchange(Role::Client1, 3, 1476, Duration::from_millis(300)),
+        0
+    );
+    assert_eq!(
+        setup.metric("net_drop_mtu_total"),
+        3,
+        "{:?}",
+        setup.instance.samples()
+    );
+}
+
+/// IPv4 datagrams `ns` forwarded so far (`Ip: ForwDatagrams` of its /proc/net/snmp).
+fn forwarded(ns: &Netns) -> u64 {
+    let text = ns.run(|| std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap());
+    let mut ip = text.lines().filter(|l| l.starts_with("Ip:"));
+    let (names, values) = (ip.next().unwrap(), ip.next().unwrap());
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ForwDatagrams")
+        .unwrap();
+    values.split_whitespace().nth(at).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_route_change_moves_replies_to_the_new_gateway_while_traffic_flows() {
+    if !privileged() {
+        return;
+    }
+    let setup = Setup::start("nbdp5", |sb| {
+        // c1 can act as a second gateway towards c2's subnet (through the router).
+        let c1 = sb.ns(Role::Client1);
+        netbase::sandbox::write_sysctl(c1, "net.ipv4.ip_forward", "1").unwrap();
+        netbase::sandbox::write_sysctl(c1, "net.ipv4.conf.all.send_redirects", "0").unwrap();
+        netbase::sandbox::write_sysctl(c1, "net.ipv4.conf.eth0.send_redirects", "0").unwrap();
+        let rt = sb.ip(Role::Router).unwrap().to_string();
+        let far = sb.config().far();
+        c1.ip(&[
+            "route",
+            "add",
+            &format!("{}/{}", far.network, far.len),
+            "via",
+            &rt,
+        ])
+        .unwrap();
+    });
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+    let c1 = setup.sandbox.ns(Role::Client1);
+    let before = forwarded(c1);
+    assert_eq!(
+        setup.exchange(Role::Client2, 20, 64, Duration::from_secs(1)),
+        20
+    );
+    assert!(
+        forwarded(c1) - before < 5,
+        "replies go straight to the router"
+    );
+
+    let far = setup.sandbox.config().far();
+    let c1_ip = setup.sandbox.ip(Role::Client1).unwrap().to_string();
+    let subnet = format!("{}/{}", far.network, far.len);
+    setup
+        .sandbox
+        .server()
+        .ip(&["route", "add", &subnet, "via", &c1_ip])
+        .unwrap();
+    // The netbase follows within milliseconds; the first replies after the change may still
+    // find c1's neighbour entry being resolved.
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+    let before = forwarded(c1);
+    assert_eq!(
+        setup.exchange(Role::Client2, 20, 64, Duration::from_secs(1)),
+        20
+    );
+    assert!(
+        forwarded(c1) - before >= 20,
+        "every reply went through the new gateway c1"
+    );
+
+    setup
+        .sandbox
+        .server()
+        .ip(&["route", "del", &subnet, "via", &c1_ip])
+        .unwrap();
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(100));
+    let before = forwarded(c1);
+    assert_eq!(
+        setup.exchange(Role::Client2, 20, 64, Duration::from_secs(1)),
+        20
+    );
+    assert!(forwarded(c1) - before < 5, "back on the default route");
+}
+
+#[test]
+fn a_reply_to_an_address_of_the_host_goes_through_loopback() {
+    if !privileged() {
+        return;
+    }
+    use netbase_tiles::net_tile::tx_build::{build_udp4, Udp4Headers};
+    let setup = Setup::start("nbdp6", |_| {});
+    let sb = &setup.sandbox;
+    let server_ip = sb.server_ip();
+    // A socket of the server itself, and a datagram that claims to come from it: the echo
+    // goes to an address of this host, which the net tile delivers through `lo`.
+    let local = sb
+        .server()
+        .run(|| UdpSocket::bind((server_ip, 5555)).unwrap());
+    local
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let c1 = sb.ns(Role::Client1);
+    let headers = Udp4Headers {
+        src_mac: sb.mac(Role::Client1, "eth0").unwrap(),
+        dst_mac: sb.mac(Role::Server, sb.server_interface()).unwrap(),
+        src_ip: server_ip,
+        dst_ip: server_ip,
+        src_port: 5555,
+        dst_port: PORT,
+        ip_id: 1,
+    };
+    let mut frame = [0u8; 128];
+    let n = build_udp4(&mut frame, &headers, b"to myself").unwrap();
+    let mut got = None;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.is_none() && Instant::now() < deadline {
+        c1.run(|| {
+            let eth0 = netbase_runtime::rawframe::ifindex("eth0").unwrap();
+            netbase_runtime::rawframe::send_frame(eth0, &frame[..n]).unwrap();
+        });
+        let mut buf = [0u8; 64];
+        if let Ok((len, from)) = local.recv_from(&mut buf) {
+            got = Some((buf[..len].to_vec(), from));
+        }
+    }
+    let (payload, from) = got.unwrap_or_else(|| {
+        panic!(
+            "the echo never reached the host's own socket: {:?}",
+            setup.instance.samples()
+        )
+    });
+    assert_eq!(payload, b"to myself");
+    assert_eq!(from, std::net::SocketAddr::from((server_ip, PORT)));
+    assert!(setup.metric("net_tx_local_total") >= 1);
+}

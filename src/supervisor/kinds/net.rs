@@ -6,7 +6,9 @@
 //! * **TX**: datagrams from the application links are routed through the netbase (`local`, then
 //!   `main`, interface, neighbour, source address: `net_tile::route`), built with correct
 //!   checksums and sent on the AF_XDP socket; destinations on this host go through the
-//!   loopback device (an `AF_PACKET` send on `lo`, which the kernel receives as local traffic).
+//!   loopback device: a raw IPv4 socket sends the built packet, which the kernel routes like
+//!   its own local traffic (an `AF_PACKET` injection on `lo` would be refused as a martian:
+//!   its source is a local address).
 //! * A next hop without a link-layer address becomes a solicit request to the netlink tile
 //!   (lossy link) and a `no_neighbour` drop; next hops in use get a keepalive hint now and then.
 //! * Every datagram that is not delivered is counted under its [`DropReason`].
@@ -19,14 +21,14 @@ use std::sync::OnceLock;
 use netbase_codegen::topology::TileParams;
 use netbase_runtime::bpf::XskMap;
 use netbase_runtime::link::{Consumer, LinkError, Producer};
-use netbase_runtime::rawframe;
+use netbase_runtime::rawframe::{self, RawIpv4Sender};
 use netbase_runtime::tile::{MetricDef, MetricKind, Tile, TileContext, TileError};
-use netbase_runtime::types::Mac;
 use netbase_runtime::workspace::Access;
 use netbase_runtime::xsk::{XskConfig, XskSocket};
 use netbase_tiles::net_tile::app_frame::{self, AppFrame};
 use netbase_tiles::net_tile::drop_reason::DropReason;
-use netbase_tiles::net_tile::route::{Resolve, Resolver, TxPath};
+use netbase_tiles::net_tile::headers::{ETH_HLEN, IP_UDP_OVERHEAD};
+use netbase_tiles::net_tile::route::{Resolve, Resolver};
 use netbase_tiles::net_tile::rx_parse::parse_udp4;
 use netbase_tiles::net_tile::tx_build::{build_udp4, frame_len, Udp4Headers};
 use netbase_tiles::netbase_view::NetbaseView;
@@ -215,7 +217,8 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         )
         .max()
         .unwrap_or(0) as usize;
-    let lo = rawframe::ifindex("lo").ok();
+    let local =
+        RawIpv4Sender::open().map_err(|e| format!("raw IPv4 socket for local delivery: {e}"))?;
     Ok(Box::new(NetTile {
         view,
         resolver: Resolver::new(),
@@ -224,7 +227,8 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         apps,
         solicit,
         inputs,
-        lo,
+        local,
+        ifindex,
         ip_id: 0,
         buf: vec![0; frame.max(app_frame::LINK_FRAME_SIZE)],
         scratch: vec![0; frame.max(app_frame::LINK_FRAME_SIZE)],
@@ -263,7 +267,8 @@ struct NetTile<'a> {
     apps: Vec<(u16, Producer<'a, AtomicU64>)>,
     solicit: Option<Producer<'a, AtomicU64>>,
     inputs: Vec<Consumer<'a, AtomicU64>>,
-    lo: Option<u32>,
+    local: RawIpv4Sender,
+    ifindex: u32,
     ip_id: u16,
     buf: Vec<u8>,
     scratch: Vec<u8>,
@@ -317,7 +322,8 @@ impl NetTile<'_> {
                 resolver: &mut self.resolver,
                 xsk: &mut self.xsk,
                 solicit: self.solicit.as_mut(),
-                lo: self.lo,
+                local: &self.local,
+                ifindex: self.ifindex,
                 ip_id: &mut self.ip_id,
                 scratch: &mut self.scratch,
                 recent: &mut self.recent,
@@ -347,7 +353,9 @@ struct Sender<'s, 'a> {
     resolver: &'s mut Resolver,
     xsk: &'s mut XskSocket,
     solicit: Option<&'s mut Producer<'a, AtomicU64>>,
-    lo: Option<u32>,
+    local: &'s RawIpv4Sender,
+    /// The interface of this tile's AF_XDP socket: the only one it can send on.
+    ifindex: u32,
     ip_id: &'s mut u16,
     scratch: &'s mut [u8],
     recent: &'s mut [Recent],
@@ -392,7 +400,10 @@ impl Sender<'_, '_> {
             ip_id: *self.ip_id,
         };
         if path.local {
-            return self.send_local(&path, &headers, f.payload);
+            return self.send_local(&headers, f.payload);
+        }
+        if path.ifindex != self.ifindex {
+            return drop(self.counts, DropReason::OtherInterface);
         }
         if frame_len(f.payload.len()).is_none_or(|n| n > self.xsk.frame_size()) {
             return drop(self.counts, DropReason::BadAppFrame);
@@ -410,23 +421,17 @@ impl Sender<'_, '_> {
         }
     }
 
-    fn send_local(&mut self, path: &TxPath, headers: &Udp4Headers, payload: &[u8]) {
-        let Some(lo) = self
-            .lo
-            .filter(|&lo| lo == path.ifindex || path.ifindex == 0)
-        else {
-            return drop(self.counts, DropReason::InterfaceUnknown);
-        };
-        let headers = Udp4Headers {
-            src_mac: Mac([0; 6]),
-            dst_mac: Mac([0; 6]),
-            ..*headers
-        };
-        match build_udp4(self.scratch, &headers, payload) {
-            Ok(n) => match rawframe::send_frame(lo, &self.scratch[..n]) {
-                Ok(()) => self.counts[m::TX_LOCAL] += 1,
-                Err(_) => drop(self.counts, DropReason::TxRingFull),
-            },
+    fn send_local(&mut self, headers: &Udp4Headers, payload: &[u8]) {
+        match build_udp4(self.scratch, headers, payload) {
+            Ok(n) => {
+                // The IPv4 packet without the Ethernet header and the minimum-frame padding.
+                let packet =
+                    &self.scratch[ETH_HLEN..n.min(ETH_HLEN + IP_UDP_OVERHEAD + payload.len())];
+                match self.local.send(packet, headers.dst_ip) {
+                    Ok(()) => self.counts[m::TX_LOCAL] += 1,
+                    Err(_) => drop(self.counts, DropReason::TxRingFull),
+                }
+            }
             Err(reason) => drop(self.counts, reason),
         }
     }

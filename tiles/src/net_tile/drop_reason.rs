@@ -62,6 +62,9 @@ pub enum DropReason {
     InterfaceDown,
     /// The output interface is not in the interface table.
     InterfaceUnknown,
+    /// The route leaves through an interface this net tile does not serve (its AF_XDP socket
+    /// can only send on its own): a topology with a net tile per interface sends it.
+    OtherInterface,
     /// The IPv4 packet would exceed the output interface's MTU.
     Mtu,
     /// The transmit ring was full.
@@ -74,7 +77,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in discriminant order (`ALL[r as usize] == r`).
-    pub const ALL: [DropReason; 27] = [
+    pub const ALL: [DropReason; 28] = [
         DropReason::FrameTooShort,
         DropReason::NotIpv4,
         DropReason::IpHeaderBad,
@@ -98,6 +101,7 @@ impl DropReason {
         DropReason::NeighbourFailed,
         DropReason::InterfaceDown,
         DropReason::InterfaceUnknown,
+        DropReason::OtherInterface,
         DropReason::Mtu,
         DropReason::TxRingFull,
         DropReason::BadAppFrame,
@@ -133,6 +137,7 @@ impl DropReason {
             DropReason::NeighbourFailed => "neighbour_failed",
             DropReason::InterfaceDown => "interface_down",
             DropReason::InterfaceUnknown => "interface_unknown",
+            DropReason::OtherInterface => "other_interface",
             DropReason::Mtu => "mtu",
             DropReason::TxRingFull => "tx_ring_full",
             DropReason::BadAppFrame => "bad_app_frame",
