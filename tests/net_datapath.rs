@@ -33,6 +33,10 @@ struct Setup {
 
 impl Setup {
     fn start(prefix: &str, before_start: impl FnOnce(&Sandbox)) -> Setup {
+        Setup::start_topology(prefix, Instance::default_topology(), before_start)
+    }
+
+    fn start_topology(prefix: &str, topology: &str, before_start: impl FnOnce(&Sandbox)) -> Setup {
         let sandbox = Sandbox::create(SandboxConfig {
             prefix: prefix.into(),
             ..SandboxConfig::default()
@@ -42,7 +46,8 @@ impl Setup {
         let name = format!("{prefix}-{}", std::process::id());
         let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
         let exe = std::path::Path::new(env!("CARGO_BIN_EXE_netbase"));
-        let instance = Instance::start(sandbox.server(), &name, &log, exe).unwrap();
+        let instance =
+            Instance::start_topology(sandbox.server(), &name, &log, exe, topology).unwrap();
         Setup {
             instance,
             sandbox,
@@ -430,4 +435,62 @@ fn a_reply_to_an_address_of_the_host_goes_through_loopback() {
     assert_eq!(payload, b"to myself");
     assert_eq!(from, std::net::SocketAddr::from((server_ip, PORT)));
     assert!(setup.metric("net_tx_local_total") >= 1);
+}
+
+#[test]
+fn a_killed_netlink_tile_restarts_while_the_net_tile_keeps_serving() {
+    if !privileged() {
+        return;
+    }
+    let topology = Instance::default_topology().replace(
+        "kind = \"netlink\"\n",
+        "kind = \"netlink\"\nrestart = true\n",
+    );
+    assert!(topology.contains("restart = true"));
+    let setup = Setup::start_topology("nbdp7", &topology, |_| {});
+    assert!(setup.until_echoed(Role::Client1, Duration::from_secs(5)));
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+
+    let old = setup.instance.tile_pid("netlink.0").unwrap();
+    // The pid comes from this instance's pid file: a process this test started.
+    netbase_runtime::process::send_signal(old, libc::SIGKILL).unwrap();
+    // Meanwhile the net tile serves from the last netbase.
+    assert_eq!(
+        setup.exchange(Role::Client1, 20, 64, Duration::from_secs(1)),
+        20
+    );
+    assert_eq!(
+        setup.exchange(Role::Client2, 20, 64, Duration::from_secs(1)),
+        20
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new = loop {
+        match setup.instance.tile_pid("netlink.0") {
+            Some(p) if p != old => break p,
+            _ if Instant::now() > deadline => panic!("not restarted:\n{}", setup.log_text()),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert_ne!(new, old);
+    // The restarted tile adopted the netbase and follows the kernel again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.metric("netlink_live") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(setup.metric("netlink_live"), 1, "{}", setup.log_text());
+    let c2 = setup.sandbox.ip(Role::Client2).unwrap();
+    let srv = setup.sandbox.server();
+    srv.ip(&["route", "add", "blackhole", &format!("{c2}/32")])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while setup.metric("net_drop_blackhole_total") == 0 && Instant::now() < deadline {
+        setup.exchange(Role::Client2, 1, 32, Duration::from_millis(50));
+    }
+    assert!(setup.metric("net_drop_blackhole_total") > 0);
+    assert!(setup.log_text().contains("restarted tile netlink.0"));
+    assert_eq!(
+        setup.exchange(Role::Client1, 10, 64, Duration::from_secs(1)),
+        10
+    );
 }

@@ -107,6 +107,9 @@ pub struct TilePlan {
     pub kind: TileKind,
     pub params: TileParams,
     pub user: Option<String>,
+    /// Restarted by the supervisor when it dies (else its death stops the instance).
+    #[serde(default)]
+    pub restart: bool,
     pub joins: Vec<JoinPlan>,
 }
 
@@ -377,6 +380,7 @@ impl Plan {
                     kind: t.kind,
                     params: t.params.clone(),
                     user: t.user.clone(),
+                    restart: t.restart,
                     joins,
                 });
             }

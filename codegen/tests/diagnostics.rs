@@ -251,7 +251,7 @@ const CASES: &[Case] = &[
         file: "topology_unknown_tile_key.toml",
         headline: Headline::Is("topology_unknown_tile_key.toml:25:1: unknown key `interfce`"),
         expected: Is(Some(
-            "one of `name`, `kind`, `count`, `maps`, `user`, `interface`, `xdp_mode`, \
+            "one of `name`, `kind`, `count`, `maps`, `user`, `restart`, `interface`, `xdp_mode`, \
              `dst_addr`, `udp_port`, `probe`",
         )),
         count: Is(1),

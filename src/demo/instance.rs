@@ -45,6 +45,18 @@ impl Instance {
     /// `exe` and waits until every tile runs. `log` receives the supervisor's and tiles' stderr (a file), so that the caller's
     /// terminal stays free for its progress line.
     pub fn start(ns: &Netns, name: &str, log: &Path, exe: &Path) -> Result<Instance, String> {
+        Instance::start_topology(ns, name, log, exe, DEFAULT_TOPOLOGY)
+    }
+
+    /// [`Instance::start`] with another topology text (its `schema` must be
+    /// `"../netbase.toml"`, the shipped schema, as in the default topology).
+    pub fn start_topology(
+        ns: &Netns,
+        name: &str,
+        log: &Path,
+        exe: &Path,
+        topology_text: &str,
+    ) -> Result<Instance, String> {
         let dir = std::env::temp_dir().join(format!("netbase-{name}"));
         let _ = fs::remove_dir_all(&dir);
         let topo_dir = dir.join("topologies");
@@ -55,7 +67,7 @@ impl Instance {
         };
         write(dir.join("netbase.toml"), SCHEMA)?;
         let topology = topo_dir.join("default.toml");
-        write(topology.clone(), DEFAULT_TOPOLOGY)?;
+        write(topology.clone(), topology_text)?;
         let plan = match netbase_codegen::Topology::load(&topology) {
             Ok(t) => Plan::build(&t),
             Err(d) => return Err(format!("embedded default topology: {d}")),
@@ -123,6 +135,17 @@ impl Instance {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The pid of tile instance `tile` (`netlink.0`) from the instance's pid file.
+    pub fn tile_pid(&self, tile: &str) -> Option<i32> {
+        let dir = crate::supervisor::instance_dir(&self.name);
+        crate::supervisor::read_pid(&crate::supervisor::tile_pid_file(&dir, tile))
+    }
+
+    /// The embedded default topology's text, for variants.
+    pub fn default_topology() -> &'static str {
+        DEFAULT_TOPOLOGY
     }
 
     /// Every metric of every tile, now.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netbase_codegen::plan::{ObjectKind, Plan};
+use netbase_codegen::plan::{ObjectKind, Plan, TilePlan};
 use netbase_codegen::topology::TileParams;
 use netbase_codegen::Topology;
 use netbase_runtime::process::{send_signal, signal_name, spawn_with_parent_death_keeping};
@@ -24,6 +24,10 @@ use super::{kinds, PLAN_FILE, SUPERVISOR_PID_FILE};
 const POLL: Duration = Duration::from_millis(20);
 /// How long tiles get to leave their loop after SIGTERM before they are killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// A tile that dies more than [`MAX_RESTARTS`] times within this window stops the instance
+/// instead of being restarted forever.
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+const MAX_RESTARTS: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -59,7 +63,7 @@ pub fn supervise(opts: &RunOptions) -> i32 {
         return crate::cli::EXIT_INVALID;
     }
     match Instance::start(&opts.name, &plan) {
-        Ok(mut instance) => instance.supervise(),
+        Ok(mut instance) => instance.supervise(&plan),
         Err(e) => {
             eprintln!("netbase run: {e}");
             1
@@ -69,6 +73,10 @@ pub fn supervise(opts: &RunOptions) -> i32 {
 
 struct TileChild {
     instance: String,
+    /// Restarted when it dies (`restart = true` in the topology).
+    restart: bool,
+    /// When it was restarted lately (within [`RESTART_WINDOW`]).
+    restarts: Vec<Instant>,
     child: Child,
     /// Set once reaped, so it is neither signalled nor reported again.
     exited: Option<ExitStatus>,
@@ -178,48 +186,105 @@ impl Instance {
             xdp,
             _files: files,
         };
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("cannot find the netbase executable: {e}"))?;
         for t in &plan.tiles {
-            let mut cmd = Command::new(&exe);
-            cmd.arg("tile")
-                .args(["--name", name, "--instance", &t.instance, "--run-dir"])
-                .arg(&instance.dir)
-                .stdin(Stdio::null())
-                // Own process group: Ctrl-C reaches only the supervisor, which then stops the
-                // tiles in order instead of racing with them.
-                .process_group(0);
-            let mut keep = Vec::new();
-            if let TileParams::Net { interface, .. } = &t.params {
-                if let Some(fd) = super::xdp::map_fd_for(&instance.xdp, interface) {
-                    cmd.env(super::xdp::XSKMAP_FD_ENV, fd.to_string());
-                    keep.push(fd);
-                }
-            }
-            let child = match spawn_with_parent_death_keeping(&mut cmd, &keep) {
-                Ok(c) => c,
+            match instance.spawn(t) {
+                Ok(child) => instance.tiles.push(child),
                 Err(e) => {
                     instance.stop();
-                    return Err(format!("cannot start tile {}: {e}", t.instance));
+                    return Err(e);
                 }
-            };
-            let pid = child.id();
-            instance.tiles.push(TileChild {
-                instance: t.instance.clone(),
-                child,
-                exited: None,
-            });
-            let pid_file = super::tile_pid_file(&instance.dir, &t.instance);
-            if let Err(e) = write_file(&pid_file, &format!("{pid}\n")) {
-                instance.stop();
-                return Err(e);
             }
         }
         Ok(instance)
     }
 
+    /// Starts the process of tile `t` (and writes its pid file).
+    fn spawn(&self, t: &TilePlan) -> Result<TileChild, String> {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the netbase executable: {e}"))?;
+        let mut cmd = Command::new(&exe);
+        cmd.arg("tile")
+            .args(["--name", &self.name, "--instance", &t.instance, "--run-dir"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            // Own process group: Ctrl-C reaches only the supervisor, which then stops the
+            // tiles in order instead of racing with them.
+            .process_group(0);
+        let mut keep = Vec::new();
+        if let TileParams::Net { interface, .. } = &t.params {
+            if let Some(fd) = super::xdp::map_fd_for(&self.xdp, interface) {
+                cmd.env(super::xdp::XSKMAP_FD_ENV, fd.to_string());
+                keep.push(fd);
+            }
+        }
+        let child = spawn_with_parent_death_keeping(&mut cmd, &keep)
+            .map_err(|e| format!("cannot start tile {}: {e}", t.instance))?;
+        let pid = child.id();
+        let tile = TileChild {
+            instance: t.instance.clone(),
+            restart: t.restart,
+            child,
+            exited: None,
+            restarts: Vec::new(),
+        };
+        if let Err(e) = write_file(
+            &super::tile_pid_file(&self.dir, &t.instance),
+            &format!("{pid}\n"),
+        ) {
+            // Untracked, it would outlive the instance's bookkeeping: stop it now.
+            let mut tile = tile;
+            let _ = tile.child.kill();
+            let _ = tile.child.wait();
+            return Err(e);
+        }
+        Ok(tile)
+    }
+
+    /// Restarts the tile at `index` of `self.tiles` after its death, unless it died too often
+    /// lately. Returns false when it is not restarted.
+    fn restart(&mut self, index: usize, plan: &Plan) -> bool {
+        let now = Instant::now();
+        let mut history = std::mem::take(&mut self.tiles[index].restarts);
+        history.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
+        if history.len() >= MAX_RESTARTS {
+            eprintln!(
+                "netbase run: tile {} died {} times within {} s; not restarting it",
+                self.tiles[index].instance,
+                history.len() + 1,
+                RESTART_WINDOW.as_secs()
+            );
+            return false;
+        }
+        let Some(t) = plan
+            .tiles
+            .iter()
+            .find(|t| t.instance == self.tiles[index].instance)
+        else {
+            return false;
+        };
+        // The dead tile's pid file goes first: pid files are created exclusively.
+        let _ = fs::remove_file(super::tile_pid_file(&self.dir, &t.instance));
+        match self.spawn(t) {
+            Ok(mut child) => {
+                history.push(now);
+                child.restarts = history;
+                eprintln!(
+                    "netbase run: restarted tile {} (pid {})",
+                    child.instance,
+                    child.child.id()
+                );
+                self.tiles[index] = child;
+                true
+            }
+            Err(e) => {
+                eprintln!("netbase run: {e}");
+                false
+            }
+        }
+    }
+
     /// Waits for a signal or a tile's death, then stops everything.
-    fn supervise(&mut self) -> i32 {
+    fn supervise(&mut self, plan: &Plan) -> i32 {
         let mut announced = false;
         loop {
             if self.stop.load(Relaxed) {
@@ -228,6 +293,16 @@ impl Instance {
                 return if clean { 0 } else { 1 };
             }
             if let Some((instance, pid, status)) = self.reap_one() {
+                let index = self.tiles.iter().position(|t| t.instance == instance);
+                if let Some(i) = index.filter(|&i| self.tiles[i].restart) {
+                    eprintln!(
+                        "netbase run: tile {instance} (pid {pid}) {}; restarting it",
+                        describe(status)
+                    );
+                    if self.restart(i, plan) {
+                        continue;
+                    }
+                }
                 eprintln!(
                     "netbase run: tile {instance} (pid {pid}) {}; stopping instance {}",
                     describe(status),

@@ -128,6 +128,8 @@ pub struct TileDef {
     /// (workspace index, access), in file order.
     pub maps: Vec<(usize, Access)>,
     pub user: Option<String>,
+    /// Restart the tile when it dies (`restart = true`) instead of stopping the instance.
+    pub restart: bool,
     pub params: TileParams,
 }
 

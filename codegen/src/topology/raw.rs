@@ -47,6 +47,9 @@ pub struct RawTile {
     /// Run as this user after setup (issue: sandbox); absent keeps the supervisor's user.
     #[serde(default)]
     pub user: Option<Spanned<String>>,
+    /// Restart the tile when it dies instead of stopping the instance.
+    #[serde(default)]
+    pub restart: Option<Spanned<bool>>,
     // Kind-specific parameters; `validate` rejects those that do not belong to the kind.
     #[serde(default)]
     pub interface: Option<Spanned<String>>,

@@ -267,6 +267,7 @@ fn resolve_tile(
         count,
         maps,
         user: t.user.as_ref().map(|u| u.get_ref().clone()),
+        restart: t.restart.as_ref().is_some_and(|r| *r.get_ref()),
         params,
     })
 }

@@ -6,6 +6,7 @@ use netbase_runtime::link::ConsumerOptions;
 use netbase_runtime::netlink::socket::BufferRequest;
 use netbase_runtime::tile::{MetricDef, Tile, TileContext, TileError};
 use netbase_runtime::workspace::{Access, Workspace};
+use netbase_tiles::netbase_view::NetbaseView;
 use netbase_tiles::netlink_tile::readers::{LOCAL4_QSBR_SLOT, MAIN4_QSBR_SLOT};
 use netbase_tiles::netlink_tile::solicit_service::{ServiceOptions, SolicitService};
 use netbase_tiles::netlink_tile::{
@@ -82,8 +83,15 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
     let seed = monotonic_ns() ^ u64::from(std::process::id());
     let local4 = ReaderWords::new(ctx.reader_words(LOCAL4_QSBR_SLOT)?);
     let main4 = ReaderWords::new(ctx.reader_words(MAIN4_QSBR_SLOT)?);
-    let writer = NetbaseWriter::create_with(regions, local4, main4, seed)
-        .map_err(|e| format!("netbase tables: {e:?}"))?;
+    // Tables that are laid out already were written by this tile before it died and was
+    // restarted: the net tiles have been serving from them meanwhile, so they are adopted
+    // (and refreshed by the first sync), not wiped.
+    let existing = NetbaseView::attach(netbase).ok();
+    let writer = match &existing {
+        Some(_) => NetbaseWriter::attach_with(regions, local4, main4),
+        None => NetbaseWriter::create_with(regions, local4, main4, seed),
+    }
+    .map_err(|e| format!("netbase tables: {e:?}"))?;
     let mut opts = SyncOptions::default();
     // Test setting, not an operator knob: `NETBASE_NETLINK_RCVBUF=BYTES` gives the
     // notification socket a receive buffer of exactly that size (a plain SO_RCVBUF request,
@@ -96,7 +104,17 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         opts.monitor.socket_rcvbuf = bytes;
         opts.monitor.rcvbuf_request = BufferRequest::Plain;
     }
-    let sync = NetlinkSync::open(opts, writer).map_err(|e| format!("netlink sockets: {e}"))?;
+    let mut sync = NetlinkSync::open(opts, writer).map_err(|e| format!("netlink sockets: {e}"))?;
+    if let Some(view) = &existing {
+        let rows = sync
+            .mirror
+            .stamp_adopted(view)
+            .map_err(|e| format!("adopting the netbase tables: {e}"))?;
+        eprintln!(
+            "netbase tile {}: adopted {rows} rows of the existing netbase; resyncing",
+            ctx.me.instance
+        );
+    }
 
     let probe = match &ctx.me.params {
         TileParams::Netlink { probe } => *probe,

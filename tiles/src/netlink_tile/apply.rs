@@ -15,6 +15,7 @@ use super::counters::Counters;
 use super::mirror::NetbaseWriter;
 use super::monotonic_ns;
 use super::sweep::{RouteStampKey, Stamps, Touched};
+use crate::netbase_view::{NetbaseView, RouteTable, ViewError};
 use crate::schema::tables as t;
 use crate::schema::{self, Addr4, Interface, Neigh4, OperState, Route4};
 
@@ -110,6 +111,35 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
             touched: Touched::default(),
             notify_generation: 0,
         }
+    }
+
+    /// Stamps every row `view` lists (tables adopted from a previous writer of the same
+    /// workspace) as older than any dump, so that the first full sync removes what the kernel
+    /// no longer has. Returns the rows stamped.
+    pub fn stamp_adopted(&mut self, view: &NetbaseView<'_>) -> Result<usize, ViewError> {
+        let mut n = 0;
+        for row in view.links()? {
+            self.stamps.interfaces.insert(t::interfaces_key(&row), 0);
+            n += 1;
+        }
+        for row in view.addrs()? {
+            self.stamps.addrs4.insert(t::addrs4_key(&row), 0);
+            n += 1;
+        }
+        for row in view.neighbours()? {
+            self.stamps.neigh4.insert(t::neigh4_key(&row), 0);
+            n += 1;
+        }
+        for (table, id) in [
+            (RouteTable::Local, t::LOCAL4_ID),
+            (RouteTable::Main, t::MAIN4_ID),
+        ] {
+            for r in view.routes(table)? {
+                self.stamps.routes4.insert(route_key(id, &r.row), 0);
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// The stamp for rows written from notifications (the sync machine's generation).

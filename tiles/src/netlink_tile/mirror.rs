@@ -135,6 +135,43 @@ impl<'a, R: ReaderEpochs + Clone> NetbaseWriter<'a, R> {
         })
     }
 
+    /// Takes over tables a previous writer of this workspace laid out (a restarted netlink
+    /// tile): rows stay where they are, so readers keep answering from them until the first
+    /// full sync replaces and sweeps them (see `Mirror::stamp_adopted`). The hash seed is the
+    /// one the tables were created with.
+    pub fn attach_with(
+        regions: TableRegions<'a>,
+        local4_readers: R,
+        main4_readers: R,
+    ) -> Result<Self, OpenError> {
+        let hash = |name: &'static str| move |e| OpenError::Hash(name, e);
+        let fib = |name: &'static str| move |e| OpenError::Fib(name, e);
+        Ok(NetbaseWriter {
+            interfaces: HashWriter::attach(
+                regions.interfaces,
+                t::INTERFACES.capacity,
+                t::interfaces_key as fn(&Interface) -> [u8; 4],
+            )
+            .map_err(hash("interfaces"))?,
+            addrs4: HashWriter::attach(
+                regions.addrs4,
+                t::ADDRS4.capacity,
+                t::addrs4_key as fn(&Addr4) -> [u8; 8],
+            )
+            .map_err(hash("addrs4"))?,
+            local4: Fib4Writer::attach(regions.local4, t::LOCAL4.capacity, local4_readers)
+                .map_err(fib("local4"))?,
+            main4: Fib4Writer::attach(regions.main4, t::MAIN4.capacity, main4_readers)
+                .map_err(fib("main4"))?,
+            neigh4: HashWriter::attach(
+                regions.neigh4,
+                t::NEIGH4.capacity,
+                t::neigh4_key as fn(&Neigh4) -> [u8; 8],
+            )
+            .map_err(hash("neigh4"))?,
+        })
+    }
+
     /// The route table with schema id `id` (`LOCAL4_ID` or `MAIN4_ID`).
     pub fn route_table(&mut self, id: usize) -> Option<&mut Route4Table<'a, R>> {
         match id {
