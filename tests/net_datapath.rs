@@ -37,11 +37,20 @@ impl Setup {
     }
 
     fn start_topology(prefix: &str, topology: &str, before_start: impl FnOnce(&Sandbox)) -> Setup {
-        let sandbox = Sandbox::create(SandboxConfig {
+        let cfg = SandboxConfig {
             prefix: prefix.into(),
             ..SandboxConfig::default()
-        })
-        .unwrap();
+        };
+        Setup::start_with(cfg, topology, before_start)
+    }
+
+    fn start_with(
+        cfg: SandboxConfig,
+        topology: &str,
+        before_start: impl FnOnce(&Sandbox),
+    ) -> Setup {
+        let prefix = cfg.prefix.clone();
+        let sandbox = Sandbox::create(cfg).unwrap();
         before_start(&sandbox);
         let name = format!("{prefix}-{}", std::process::id());
         let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
@@ -493,4 +502,79 @@ fn a_killed_netlink_tile_restarts_while_the_net_tile_keeps_serving() {
         setup.exchange(Role::Client1, 10, 64, Duration::from_secs(1)),
         10
     );
+}
+
+#[test]
+fn two_net_tiles_serve_two_queues_of_one_interface() {
+    if !privileged() {
+        return;
+    }
+    // The shipped multi-queue topology, on the sandbox's veth0 with two queues and without
+    // hugepages.
+    let topology = include_str!("../schema/topologies/multiqueue.toml")
+        .replace("interface = \"eth0\"", "interface = \"veth0\"")
+        .replace("backing = \"hugetlb\"\n", "")
+        .replace("count = 4", "count = 2");
+    assert_eq!(topology.matches("count = 2").count(), 2);
+    let cfg = SandboxConfig {
+        prefix: "nbdp8".into(),
+        server_queues: 2,
+        ..SandboxConfig::default()
+    };
+    let setup = Setup::start_with(cfg, &topology, |_| {});
+    assert!(setup.until_echoed(Role::Client1, Duration::from_secs(5)));
+    // Many flows (source ports): the switch port spreads them over its two transmit queues,
+    // which are veth0's receive queues.
+    let (ns, ip) = setup.client(Role::Client1);
+    let server = setup.server();
+    let echoed = ns.run(|| {
+        let mut ok = 0;
+        for flow in 0..32u8 {
+            let s = UdpSocket::bind((ip, 0)).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            for i in 0..4u8 {
+                let payload = [flow, i, 0xab, 0xcd, 1, 2, 3, 4];
+                s.send_to(&payload, server).unwrap();
+                let mut buf = [0u8; 64];
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    ok += usize::from(buf[..n] == payload);
+                }
+            }
+        }
+        ok
+    });
+    assert_eq!(echoed, 128);
+    let per_tile: Vec<u64> = ["net.0", "net.1"]
+        .iter()
+        .map(|t| {
+            setup
+                .instance
+                .samples()
+                .iter()
+                .filter(|s| s.tile == *t && s.metric == "net_rx_frames_total")
+                .map(|s| s.value)
+                .sum()
+        })
+        .collect();
+    assert!(
+        per_tile.iter().all(|&n| n > 0),
+        "each queue's socket received: {per_tile:?}"
+    );
+}
+
+#[test]
+fn demo_without_root_says_what_it_needs_and_fails() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netbase"));
+    cmd.args(["demo", "--duration", "1"]);
+    if is_root() {
+        // As `nobody`: no capabilities at all.
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs root"), "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
 }

@@ -27,6 +27,10 @@ pub struct SandboxConfig {
     pub server_interface: String,
     /// MTU of every link in the sandbox.
     pub mtu: u32,
+    /// Receive and transmit queues of the server's interface and its switch port (a
+    /// multi-queue topology runs one net tile per queue). The port's transmit queue, chosen
+    /// per flow, is the server's receive queue.
+    pub server_queues: u32,
     /// Turns IPv6 off in every namespace so that router solicitations, DAD and MLD do not
     /// show up as traffic the demo did not send.
     pub disable_ipv6: bool,
@@ -48,6 +52,7 @@ impl Default for SandboxConfig {
             far_prefix_len: 24,
             router_far_ip: Ipv4Addr::new(10, 200, 2, 254),
             client2_ip: Ipv4Addr::new(10, 200, 2, 2),
+            server_queues: 1,
             server_interface: "veth0".into(),
             mtu: 1500,
             disable_ipv6: true,
@@ -123,6 +128,12 @@ impl SandboxConfig {
     /// Every rule the topology needs, all violations in one message.
     pub fn validate(&self) -> Result<(), String> {
         let mut errors = Vec::new();
+        if !(1..=64).contains(&self.server_queues) {
+            errors.push(format!(
+                "server_queues {} is outside 1..=64",
+                self.server_queues
+            ));
+        }
         if self.prefix.is_empty()
             || !self
                 .prefix

@@ -180,8 +180,14 @@ impl Sandbox {
         ] {
             let port = switch_port(role);
             let peer_ns = self.ns(role).name();
+            let q = if role == Role::Server {
+                let n = cfg.server_queues;
+                format!(" numtxqueues {n} numrxqueues {n}")
+            } else {
+                String::new()
+            };
             sw.push_str(&format!(
-                "link add {port} mtu {mtu} type veth peer name {peer_if} mtu {mtu} netns {peer_ns}\n\
+                "link add {port} mtu {mtu}{q} type veth peer name {peer_if} mtu {mtu}{q} netns {peer_ns}\n\
                  link set {port} master {BRIDGE}\n\
                  link set {port} up\n"
             ));
