@@ -43,6 +43,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     let mut kernel = Vec::new();
     let mut ours = Vec::new();
     let mut loss = (0.0, 0.0);
+    let mut drops: Vec<String> = Vec::new();
     for _ in 0..opts.rounds.max(1) {
         let echo = KernelEcho::start(
             sandbox.server(),
@@ -59,6 +60,17 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         let instance = Instance::start(sandbox.server(), &name, &log, &exe)?;
         let clients = Client::for_sandbox(&sandbox, ECHO_PORT)?;
         let s = traffic::run(clients, &cfg, &stop, &mut |_| {})?;
+        // Where the datagrams that were not echoed went (last round): the net tile's drops by
+        // reason and the kernel's AF_XDP drops.
+        drops = instance
+            .samples()
+            .into_iter()
+            .filter(|x| {
+                x.value > 0
+                    && (x.metric.starts_with("net_drop_") || x.metric.starts_with("net_xsk_"))
+            })
+            .map(|x| format!("{}={}", x.metric, x.value))
+            .collect();
         drop(instance);
         ours.push(s.echo_pps());
         loss.1 = s.lost as f64 / s.sent.max(1) as f64;
@@ -87,5 +99,11 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         opts.duration.as_secs_f64(),
         warmup.as_secs_f64()
     ));
+    if !drops.is_empty() {
+        report.note(format!(
+            "netbase, last round, not echoed because: {}",
+            drops.join(", ")
+        ));
+    }
     Ok(report)
 }
