@@ -16,6 +16,10 @@ use netbase_tiles::solicit::wire::FRAME_LEN;
 
 use super::{metric, BuildContext};
 
+/// Longest wait for a notification when there is nothing to do: bounds the delay of a solicit
+/// request and of a stop request.
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Metric indexes of the netlink tile (the order of `METRICS`).
 pub mod netlink_metric {
     pub const HOUSEKEEPING_TOTAL: usize = 0;
@@ -191,11 +195,25 @@ impl Tile for NetlinkTile<'_> {
                 work += usize::from(!s.poll(&self.sync.mirror.tables, now).idle());
             }
         }
+        if work == 0 {
+            // Idle: block on the notification socket rather than let the loop spin, which
+            // would take a core from the packet tiles. A notification ends the wait at once;
+            // the solicit links (shared memory, nothing to block on) are read again after at
+            // most IDLE_WAIT.
+            self.sync
+                .wait(Some(IDLE_WAIT))
+                .map_err(|e| TileError::new(2, format!("netlink notification socket: {e}")))?;
+        }
         Ok(work)
     }
 
     fn housekeeping(&mut self, ctx: &TileContext<'_>) -> Result<(), TileError> {
         use netlink_metric::*;
+        // Route changes that had to wait for the readers (a small-array flip, next-hop ids in
+        // their grace period, routes refused for room) are retried here, not only with the
+        // next change: the net tiles pass a quiescent point every housekeeping tick, so a
+        // waiting change lands within a tick or two even when the kernel goes quiet.
+        self.sync.mirror.tables.maintain();
         let m = &ctx.metrics;
         m.inc(HOUSEKEEPING_TOTAL);
         m.set(NETBASE_GENERATION, self.netbase.generation());

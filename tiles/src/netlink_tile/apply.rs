@@ -539,6 +539,12 @@ impl<'a, R: ReaderEpochs + Clone> Mirror<'a, R> {
                         n += usize::from(fib.remove(prefix, len, metric));
                     }
                 }
+                // Routes adopted from a previous writer (a restarted tile) carry no metric of
+                // their own: once the table's dump has re-inserted what the kernel has, the
+                // adopted copies are all stale. Nothing to do on tables created fresh.
+                if let Some(fib) = self.tables.route_table(id) {
+                    n += fib.sweep_adopted();
+                }
                 self.counters.updates[id] += n as u64;
             }
         }
