@@ -15,6 +15,7 @@ pub mod geometry;
 pub mod layout;
 pub mod plan;
 pub mod schema;
+pub mod seccomp;
 pub mod toml_input;
 pub mod topology;
 pub mod uapi_names;

@@ -9,6 +9,7 @@
 //! - objects are page-aligned, in a fixed order (tables in schema order, then rings in link
 //!   order), so two builds of the same files agree on every offset.
 
+use netbase_runtime::seccomp::Policy;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{hash_text, schema_fingerprint};
@@ -111,6 +112,9 @@ pub struct TilePlan {
     #[serde(default)]
     pub restart: bool,
     pub joins: Vec<JoinPlan>,
+    /// The system calls the tile may make once set up (`crate::seccomp::policy_for` its kind).
+    /// No serde default on purpose: an empty policy would kill the tile at its first call.
+    pub seccomp: Policy,
 }
 
 fn instance(name: &str, i: u32) -> String {
@@ -382,6 +386,7 @@ impl Plan {
                     user: t.user.clone(),
                     restart: t.restart,
                     joins,
+                    seccomp: crate::seccomp::policy_for(t.kind),
                 });
             }
         }

@@ -92,6 +92,10 @@ impl RawIpv4Sender {
         })
     }
 
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Sends one complete IPv4 packet (header, checksums and all) to `dst`, which the header
     /// must name too.
     pub fn send(&self, packet: &[u8], dst: std::net::Ipv4Addr) -> io::Result<()> {

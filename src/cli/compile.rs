@@ -14,7 +14,11 @@ use super::EXIT_INVALID;
     long_about = "Validates a topology file and the schema file it names, then prints the plan: \
 every shared-memory workspace with its size, writer, fingerprint and the offset of each object \
 in it (tables, rings, tile status), every link with its ring geometry, and every tile instance \
-with the workspaces it maps and with which access.\n\n\
+with the workspaces it maps and with which access. Then each tile's seccomp policy: the system \
+calls it may make once set up, with their argument conditions (`a0 ∈ {xsk}`: argument 0 is one \
+of the descriptors the tile binds to that role) and why; any other call kills the tile with \
+SIGSYS. Tiles of one kind share a policy, printed once. With --json the policies are in each \
+tile's `seccomp` field.\n\n\
 Invalid input is reported as `file:line:column: message`, with the offending text underlined \
 and what was expected; every error is reported, not just the first. Exit status: 0 valid, 2 \
 invalid input, 1 other failures (e.g. the output could not be written).",
@@ -56,7 +60,7 @@ pub fn run(args: &CompileArgs) -> i32 {
             }
         }
     } else {
-        plan.render()
+        plan.render() + &render_seccomp(&plan)
     };
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let mut stdout = std::io::stdout().lock();
@@ -71,4 +75,35 @@ pub fn run(args: &CompileArgs) -> i32 {
             1
         }
     }
+}
+
+/// The `seccomp:` section: each kind's policy once, under the instances that install it.
+fn render_seccomp(plan: &Plan) -> String {
+    let mut s = String::from(
+        "\nseccomp (after setup; any other system call kills the tile with SIGSYS):\n",
+    );
+    let mut printed: Vec<&netbase_runtime::seccomp::Policy> = Vec::new();
+    for t in &plan.tiles {
+        if printed.contains(&&t.seccomp) {
+            continue;
+        }
+        printed.push(&t.seccomp);
+        let instances: Vec<&str> = plan
+            .tiles
+            .iter()
+            .filter(|o| o.seccomp == t.seccomp)
+            .map(|o| o.instance.as_str())
+            .collect();
+        let roles: Vec<&str> = t.seccomp.roles().iter().map(|r| r.name()).collect();
+        s.push_str(&format!(
+            "  {} ({}), descriptor roles: {}\n",
+            instances.join(", "),
+            t.kind.name(),
+            roles.join(", ")
+        ));
+        for line in t.seccomp.to_string().lines() {
+            s.push_str(&format!("    {line}\n"));
+        }
+    }
+    s
 }

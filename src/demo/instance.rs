@@ -57,6 +57,19 @@ impl Instance {
         exe: &Path,
         topology_text: &str,
     ) -> Result<Instance, String> {
+        Instance::start_with_env(ns, name, log, exe, topology_text, &[])
+    }
+
+    /// [`Instance::start_topology`] with extra environment variables for the supervisor (and
+    /// through it the tiles): test settings such as fault injection.
+    pub fn start_with_env(
+        ns: &Netns,
+        name: &str,
+        log: &Path,
+        exe: &Path,
+        topology_text: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Instance, String> {
         let dir = std::env::temp_dir().join(format!("netbase-{name}"));
         let _ = fs::remove_dir_all(&dir);
         let topo_dir = dir.join("topologies");
@@ -90,6 +103,7 @@ impl Instance {
             .arg("run")
             .arg(&topology)
             .args(["--name", name])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err);
@@ -146,6 +160,23 @@ impl Instance {
     /// The embedded default topology's text, for variants.
     pub fn default_topology() -> &'static str {
         DEFAULT_TOPOLOGY
+    }
+
+    /// Waits up to `timeout` for the supervisor to exit; its status, or `None` if it still
+    /// runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Every metric of every tile, now.

@@ -10,6 +10,7 @@
 //! - one process per tile instance, a child of the supervisor that dies with it
 //!   (`PR_SET_PDEATHSIG`).
 
+mod confine;
 pub mod kinds;
 mod links;
 mod run;

@@ -134,6 +134,17 @@ fn run_inner(opts: &TileOptions) -> Result<i32, String> {
             return Err(e);
         }
     };
+    match super::confine::confine(me, tile.as_ref(), &joined) {
+        Ok(report) => eprintln!("netbase tile {}: confined: {report}", opts.instance),
+        Err(e) => {
+            status.set_last_error(1);
+            status.set_state(TileState::Failed);
+            return Err(e);
+        }
+    }
+    if let Some(fault) = super::confine::injected_fault(me) {
+        inject(&fault, &joined)?;
+    }
     let ctx = TileContext {
         status,
         metrics,
@@ -170,5 +181,33 @@ fn wait_for_tables<'a>(ws: &'a Workspace, stop: &AtomicBool) -> Result<NetbaseVi
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
+    }
+}
+
+/// Misbehaves as asked by the fault-injection tests (see `confine::FAULT_ENV`); a confined
+/// tile must die of it, so returning is an error.
+fn inject(fault: &str, joined: &[Joined]) -> Result<(), String> {
+    eprintln!("netbase tile: injecting fault {fault}");
+    match fault {
+        // A compromised net tile reaching for the netlink interface: the filter kills it.
+        "netlink-socket" => {
+            let r = netbase_runtime::netlink::socket::NetlinkSocket::open(
+                netbase_runtime::netlink::socket::Mode::NonBlocking,
+            );
+            Err(format!("opening a netlink socket was not stopped: {r:?}"))
+        }
+        // A compromised reader writing the netbase: the mapping is read-only, the store faults.
+        "write-netbase" => {
+            let ws = joined
+                .iter()
+                .find(|j| j.plan.holds_tables)
+                .ok_or("no netbase mapped")?;
+            let table = ws.plan.objects.first().ok_or("the netbase has no table")?;
+            let region = Region::from_workspace(&ws.workspace, table.offset, 8)
+                .map_err(|e| e.to_string())?;
+            region.words()[0].store(0, std::sync::atomic::Ordering::Relaxed);
+            Err("a store into the read-only netbase did not fault".into())
+        }
+        other => Err(format!("unknown fault {other:?}")),
     }
 }

@@ -509,6 +509,11 @@ pub struct RequestSocket {
 }
 
 impl RequestSocket {
+    /// The request socket's descriptor (see [`Monitor::fd`](super::monitor::Monitor::fd)).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+    }
+
     /// Opens and configures the socket in the calling thread's network namespace.
     pub fn open(cfg: &RequestConfig) -> io::Result<Self> {
         let sock = NetlinkSocket::open(cfg.mode)?;

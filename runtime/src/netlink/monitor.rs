@@ -160,6 +160,12 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// The notification socket's descriptor (for a sandbox that keeps the descriptors in
+    /// use and closes the rest).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+    }
+
     /// Opens the socket in the calling thread's network namespace and subscribes.
     pub fn open(cfg: &MonitorConfig) -> io::Result<Self> {
         let sock = NetlinkSocket::open(Mode::NonBlocking)?;

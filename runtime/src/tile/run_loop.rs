@@ -77,6 +77,12 @@ pub trait Tile {
     /// ends the loop with the tile marked failed.
     fn poll(&mut self, ctx: &TileContext<'_>) -> Result<usize, TileError>;
 
+    /// The descriptors the tile uses from now on (its sockets); a sandbox that closes every
+    /// other descriptor keeps these.
+    fn descriptors(&self) -> Vec<std::os::fd::RawFd> {
+        Vec::new()
+    }
+
     /// Periodic slow-path work (resyncs, gauges, expiry). Runs every
     /// [`LoopConfig::housekeeping_interval`], also when idle.
     fn housekeeping(&mut self, _ctx: &TileContext<'_>) -> Result<(), TileError> {

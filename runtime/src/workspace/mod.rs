@@ -400,6 +400,12 @@ impl Workspace {
 
     /// The current generation. Acquire semantics: after seeing generation `g`, a reader sees
     /// everything the writer did before publishing `g`.
+    /// The workspace file's descriptor: open as long as the workspace is (for the writer it
+    /// holds the single-writer lock), so a sandbox that closes unused descriptors keeps it.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self._file)
+    }
+
     pub fn generation(&self) -> u64 {
         self.mapping.header().generation()
     }

@@ -478,6 +478,10 @@ impl Tile for NetTile<'_> {
         metrics()
     }
 
+    fn descriptors(&self) -> Vec<RawFd> {
+        vec![self.xsk.fd(), self.local.fd(), self._map.fd()]
+    }
+
     fn poll(&mut self, _ctx: &TileContext<'_>) -> Result<usize, TileError> {
         let rx = self.rx();
         let tx = self.tx()?;

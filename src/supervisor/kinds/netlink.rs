@@ -185,6 +185,14 @@ impl Tile for NetlinkTile<'_> {
         METRICS
     }
 
+    fn descriptors(&self) -> Vec<std::os::fd::RawFd> {
+        let mut fds = self.sync.descriptors().to_vec();
+        if let Some(s) = &self.solicit {
+            fds.extend(s.descriptors());
+        }
+        fds
+    }
+
     fn poll(&mut self, _ctx: &TileContext<'_>) -> Result<usize, TileError> {
         let now = monotonic_ns();
         let r = self.sync.step(now);

@@ -37,6 +37,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -123,8 +124,18 @@ impl PollResult {
 }
 
 enum Prober {
-    Netlink(Box<RequestSocket>),
-    Udp(Option<UdpSocket>),
+    /// With the UDP socket to fall back to if the kernel refuses NTF_USE (no CAP_NET_ADMIN).
+    Netlink(Box<RequestSocket>, Option<UdpSocket>),
+    Udp(UdpSocket),
+}
+
+/// The UDP probe socket. Opened with the service, during the tile's setup, never later: once
+/// the tile's seccomp filter is installed it may not create sockets.
+fn udp_probe_socket() -> io::Result<UdpSocket> {
+    let s = UdpSocket::bind("0.0.0.0:0")?;
+    s.set_ttl(1)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
 }
 
 /// Requests in, probes out; see the module documentation.
@@ -180,8 +191,8 @@ fn since_origin(now_ns: u64) -> Duration {
 }
 
 impl<'a> SolicitService<'a> {
-    /// A service with no links yet. The probe socket is opened in the calling thread's
-    /// network namespace.
+    /// A service with no links yet. The probe sockets are opened here, in the calling thread's
+    /// network namespace (the UDP one also with NTF_USE probes, as their fallback).
     pub fn new(opts: ServiceOptions) -> io::Result<Self> {
         let prober = if opts.netlink_probes {
             let cfg = RequestConfig {
@@ -189,9 +200,12 @@ impl<'a> SolicitService<'a> {
                 timeout: Some(Duration::from_millis(100)),
                 ..RequestConfig::default()
             };
-            Prober::Netlink(Box::new(RequestSocket::open(&cfg)?))
+            Prober::Netlink(
+                Box::new(RequestSocket::open(&cfg)?),
+                udp_probe_socket().ok(),
+            )
         } else {
-            Prober::Udp(None)
+            Prober::Udp(udp_probe_socket()?)
         };
         Ok(SolicitService {
             solicitor: Solicitor::new(opts.policy.clone()),
@@ -226,6 +240,17 @@ impl<'a> SolicitService<'a> {
 
     pub fn solicitor(&self) -> &Solicitor {
         &self.solicitor
+    }
+
+    /// The probe sockets' descriptors (the NTF_USE request socket and/or the UDP socket), so
+    /// that a tile which closes the descriptors it does not use keeps these.
+    pub fn descriptors(&self) -> Vec<RawFd> {
+        match &self.prober {
+            Prober::Netlink(sock, udp) => std::iter::once(sock.socket().as_raw_fd())
+                .chain(udp.as_ref().map(|u| u.as_raw_fd()))
+                .collect(),
+            Prober::Udp(udp) => vec![udp.as_raw_fd()],
+        }
     }
 
     /// The gateways last handed to the policy.
@@ -354,35 +379,30 @@ impl<'a> SolicitService<'a> {
 
     /// Sends one probe; false if it could not be sent.
     fn send_probe(&mut self, ifindex: u32, ip: Ipv4Addr) -> bool {
-        if let Prober::Netlink(sock) = &mut self.prober {
+        if let Prober::Netlink(sock, udp) = &mut self.prober {
             match sock.solicit_neigh4(ifindex, ip.octets()) {
                 Ok(()) => {
                     self.counters.netlink_probes += 1;
                     return true;
                 }
-                Err(DumpError::Kernel { errno, .. }) if errno == EPERM => {
-                    self.counters.udp_fallback = true;
-                    self.prober = Prober::Udp(None);
-                }
+                Err(DumpError::Kernel { errno, .. }) if errno == EPERM => match udp.take() {
+                    Some(udp) => {
+                        self.counters.udp_fallback = true;
+                        self.prober = Prober::Udp(udp);
+                    }
+                    None => {
+                        self.counters.probe_errors += 1;
+                        return false;
+                    }
+                },
                 Err(_) => {
                     self.counters.probe_errors += 1;
                     return false;
                 }
             }
         }
-        if let Prober::Udp(sock) = &mut self.prober {
-            if sock.is_none() {
-                *sock = UdpSocket::bind("0.0.0.0:0")
-                    .and_then(|s| {
-                        s.set_ttl(1)?;
-                        s.set_nonblocking(true)?;
-                        Ok(s)
-                    })
-                    .ok();
-            }
-            let sent = sock
-                .as_ref()
-                .is_some_and(|s| s.send_to(&[], SocketAddrV4::new(ip, 9)).is_ok());
+        if let Prober::Udp(sock) = &self.prober {
+            let sent = sock.send_to(&[], SocketAddrV4::new(ip, 9)).is_ok();
             if sent {
                 self.counters.udp_probes += 1;
             } else {

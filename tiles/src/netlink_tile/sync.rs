@@ -148,6 +148,12 @@ impl<'a, R: ReaderEpochs + Clone> NetlinkSync<'a, R> {
     }
 
     /// Waits up to `timeout` for a notification (a tile with nothing else to do).
+    /// The sockets' descriptors (notification and request socket). The request socket is
+    /// replaced after an abandoned dump, so this is a snapshot.
+    pub fn descriptors(&self) -> [std::os::fd::RawFd; 2] {
+        [self.monitor.fd(), self.req.fd()]
+    }
+
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
         self.monitor.wait(timeout)
     }
