@@ -127,3 +127,83 @@ fn a_net_tile_writing_into_the_netbase_faults() {
     );
     assert!(!log.contains("did not fault"), "{log}");
 }
+
+#[test]
+fn tiles_run_as_the_user_the_topology_names() {
+    if !privileged() {
+        return;
+    }
+    let topology = Instance::default_topology().replace(
+        "kind = \"udp_echo\"\n",
+        "kind = \"udp_echo\"\nuser = \"nobody\"\n",
+    );
+    assert!(topology.contains("user = \"nobody\""));
+    let sb = sandbox("nbcf4");
+    let name = format!("nbcf4-{}", std::process::id());
+    let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
+    let exe = Path::new(env!("CARGO_BIN_EXE_netbase"));
+    let inst = Instance::start_topology(sb.server(), &name, &log, exe, &topology).unwrap();
+    let echo = inst.tile_pid("echo.0").unwrap();
+    let uid = status_field(echo, "Uid");
+    assert!(
+        uid.split_whitespace().all(|u| u == "65534"),
+        "echo runs as nobody: {uid}"
+    );
+    let net = inst.tile_pid("net.0").unwrap();
+    assert!(status_field(net, "Uid").starts_with('0'));
+}
+
+/// Whether `pid` names a live process (not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_killed_supervisor_takes_its_tiles_and_xdp_program_along_and_the_name_can_be_reused() {
+    if !privileged() {
+        return;
+    }
+    let sb = sandbox("nbcf5");
+    let name = format!("nbcf5-{}", std::process::id());
+    let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
+    let exe = Path::new(env!("CARGO_BIN_EXE_netbase"));
+    let mut inst = Instance::start(sb.server(), &name, &log, exe).unwrap();
+    let xdp_attached = || {
+        let out = sb.server().ip(&["-d", "link", "show", "veth0"]).unwrap();
+        out.contains(" xdp") || out.contains("prog/xdp")
+    };
+    assert!(xdp_attached(), "the instance attached its program");
+    let tiles: Vec<i32> = ["netlink.0", "net.0", "echo.0"]
+        .iter()
+        .map(|t| inst.tile_pid(t).unwrap())
+        .collect();
+    // Our own child: the supervisor this test started.
+    let sup = inst.supervisor_pid().unwrap() as i32;
+    netbase_runtime::process::send_signal(sup, libc::SIGKILL).unwrap();
+    assert!(inst.wait_exit(Duration::from_secs(5)).is_some());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while tiles.iter().any(|&p| alive(p)) || xdp_attached() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tiles alive: {:?}, xdp attached: {}",
+            tiles.iter().map(|&p| alive(p)).collect::<Vec<_>>(),
+            xdp_attached()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The dead instance's files are still there; a new run of the same name cleans them up
+    // and starts (and this one is stopped properly, removing everything).
+    drop(inst);
+    let again = Instance::start(sb.server(), &name, &log, exe).unwrap();
+    assert!(xdp_attached());
+    drop(again);
+    let shm: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(&name))
+        .collect();
+    assert!(shm.is_empty(), "{shm:?}");
+}

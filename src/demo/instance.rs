@@ -130,13 +130,19 @@ impl Instance {
                     return Err(format!("the instance exited ({status}):\n{}", text.trim()));
                 }
             }
+            // Files of a dead instance of the same name may still be there until our
+            // supervisor has cleaned them up: only trust them once its pid file names it.
+            let dir = crate::supervisor::instance_dir(&self.name);
+            let ours =
+                crate::supervisor::read_pid(&dir.join(crate::supervisor::SUPERVISOR_PID_FILE))
+                    .is_some_and(|p| Some(p as u32) == self.child.as_ref().map(|c| c.id()));
             let states: Vec<Option<TileState>> = self
                 .plan
                 .tiles
                 .iter()
                 .map(|t| read_tile(&self.name, &self.plan, t).status.map(|s| s.state))
                 .collect();
-            if states.iter().all(|s| *s == Some(TileState::Running)) {
+            if ours && states.iter().all(|s| *s == Some(TileState::Running)) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -160,6 +166,11 @@ impl Instance {
     /// The embedded default topology's text, for variants.
     pub fn default_topology() -> &'static str {
         DEFAULT_TOPOLOGY
+    }
+
+    /// The supervisor's pid while it runs (a child of this process).
+    pub fn supervisor_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// Waits up to `timeout` for the supervisor to exit; its status, or `None` if it still
