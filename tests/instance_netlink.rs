@@ -693,3 +693,119 @@ fn enobufs_burst_resyncs_to_a_clean_diff() {
     assert!(syncs >= 2.0, "no resync (full_syncs_total {syncs})");
     inst.stop();
 }
+
+/// Issue "sandbox and hardening": an ENOBUFS storm during a flood of 200,000 route changes
+/// (100,000 adds, then 80,000 deletes and 20,000 replaces) ends with the netbase identical to
+/// the kernel.
+#[test]
+// Scale test: a debug build's diff and sync of 100k routes take minutes. `.ci/run` runs it in
+// release (`cargo test --release --test instance_netlink -- --include-ignored`).
+#[cfg_attr(debug_assertions, ignore = "scale test: run in release (see .ci/run)")]
+fn enobufs_storm_during_a_200k_route_flood_ends_clean() {
+    let _serial = serial();
+    let Some(ns) = netns_or_skip() else { return };
+    base_setup(&ns, "10.1.0.1/16");
+    let mut inst = Instance::new(&ns, 'e');
+    inst.start(Some("8192"));
+    // 100,000 distinct /26s in 10.64.0.0 – 10.225.255.255.
+    let route = |i: u32| format!("{}/26", Ipv4::from_u32((10 << 24) + (64 << 16) + i * 64));
+    let mut script = String::new();
+    for i in 0..100_000u32 {
+        script.push_str(&format!("route add {} via 10.1.0.2\n", route(i)));
+    }
+    for i in 0..100_000u32 {
+        if i % 5 == 0 {
+            script.push_str(&format!("route replace {} via 10.1.0.3\n", route(i)));
+        } else {
+            script.push_str(&format!("route del {} via 10.1.0.2\n", route(i)));
+        }
+    }
+    assert_eq!(script.lines().count(), 200_000);
+    let (_, err, ok) = ip_batch(&ns, &[], &script);
+    assert!(ok, "flood batch: {err}");
+    let took = inst
+        .wait_clean(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("after the flood: {e}\n{}", inst.log()));
+    let enobufs = inst.metric("netbase_netlink_enobufs_total");
+    eprintln!("diff clean {took:?} after the 200k flood; enobufs_total {enobufs}");
+    assert!(
+        enobufs >= 1.0,
+        "the flood did not overflow the notification queue"
+    );
+    assert_eq!(inst.metric("netbase_netlink_routes_main4"), 20_000.0 + 2.0);
+    inst.stop();
+}
+
+/// Issue "sandbox and hardening": the kernel holds more routes than a table's capacity
+/// (`local4`: 65,536). The netlink tile says so (stderr and `netlink_table_full_total`), and
+/// lookups of addresses whose routes could not be stored answer "incomplete" — never another
+/// route — while the rest of the table keeps answering.
+#[test]
+// Scale test: a debug build's diff and sync of 100k routes take minutes. `.ci/run` runs it in
+// release (`cargo test --release --test instance_netlink -- --include-ignored`).
+#[cfg_attr(debug_assertions, ignore = "scale test: run in release (see .ci/run)")]
+fn more_routes_than_the_table_holds_answer_incomplete_not_wrong() {
+    let _serial = serial();
+    let Some(ns) = netns_or_skip() else { return };
+    base_setup(&ns, "10.1.0.1/16");
+    let mut inst = Instance::new(&ns, 'f');
+    inst.start(None);
+    const N: u32 = 70_000;
+    let addr = |i: u32| Ipv4::from_u32(u32::from_be_bytes([10, 60, 0, 0]) + i);
+    let mut script = String::new();
+    for i in 0..N {
+        script.push_str(&format!("route add local {} dev lo table local\n", addr(i)));
+    }
+    let (_, err, ok) = ip_batch(&ns, &[], &script);
+    assert!(ok, "batch: {err}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while inst.metric("netbase_netlink_table_full_total") == 0.0 {
+        assert!(Instant::now() < deadline, "no table_full:\n{}", inst.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the notifications settle.
+    let mut last = -1.0;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let n = inst.metric("netbase_netlink_notifications_total");
+        if n == last {
+            break;
+        }
+        last = n;
+    }
+    assert!(
+        inst.log().contains("full"),
+        "a clear message on stderr:\n{}",
+        inst.log()
+    );
+    let ws = inst.join_tables();
+    let view = NetbaseView::attach(&ws).unwrap();
+    let (mut local, mut incomplete) = (0u32, 0u32);
+    for i in 0..N {
+        let get = view.route_get(addr(i)).unwrap();
+        match get.result {
+            ChainResult::Incomplete { .. } => incomplete += 1,
+            ChainResult::Hit { .. } => {
+                let r = get.route.unwrap();
+                assert_eq!(r.route_type, RouteType::LOCAL, "{}: {r:?}", addr(i));
+                assert_eq!(r.dst, addr(i));
+                local += 1;
+            }
+            other => panic!("{}: {other:?}", addr(i)),
+        }
+    }
+    eprintln!("{local} answered local, {incomplete} incomplete");
+    assert!(incomplete > 0 && local > 60_000, "{local} / {incomplete}");
+    // Outside the missing routes the tables still answer.
+    let get = view
+        .route_get(Ipv4::from_u32(u32::from_be_bytes([10, 1, 2, 3])))
+        .unwrap();
+    assert!(
+        matches!(get.result, ChainResult::Hit { .. }),
+        "{:?}",
+        get.result
+    );
+    drop(view);
+    drop(ws);
+    inst.stop();
+}

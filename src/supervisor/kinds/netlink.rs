@@ -20,6 +20,9 @@ use super::{metric, BuildContext};
 /// request and of a stop request.
 const IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// Least time between two "table full" messages.
+const FULL_REPORT_EVERY_NS: u64 = 10_000_000_000;
+
 /// Metric indexes of the netlink tile (the order of `METRICS`).
 pub mod netlink_metric {
     pub const HOUSEKEEPING_TOTAL: usize = 0;
@@ -129,6 +132,8 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         netbase,
         sync,
         solicit,
+        full_reported: 0,
+        full_reported_at: 0,
     }))
 }
 
@@ -174,6 +179,44 @@ struct NetlinkTile<'a> {
     netbase: &'a Workspace,
     sync: NetlinkSync<'a, ReaderWords<'a>>,
     solicit: Option<SolicitService<'a>>,
+    /// `table_full` when last reported, and when.
+    full_reported: u64,
+    full_reported_at: u64,
+}
+
+impl NetlinkTile<'_> {
+    /// Says on stderr, at most every [`FULL_REPORT_EVERY_NS`], that writes were refused for
+    /// lack of room: the operator must know the netbase is incomplete (the counter alone is
+    /// easy to miss). Readers answer "incomplete" for what the refused routes cover.
+    fn report_table_full(&mut self) {
+        let full = self.sync.counters().table_full;
+        let now = monotonic_ns();
+        if full == self.full_reported
+            || now.saturating_sub(self.full_reported_at) < FULL_REPORT_EVERY_NS
+        {
+            return;
+        }
+        let t = &self.sync.mirror.tables;
+        use netbase_tiles::schema::tables as s;
+        eprintln!(
+            "netbase tile netlink: {} writes refused because a table is full (rows / capacity: \
+             interfaces {}/{}, addrs4 {}/{}, local4 {}/{}, main4 {}/{}, neigh4 {}/{}); lookups \
+             covered by refused routes answer \"incomplete\" (metric netlink_table_full_total)",
+            full - self.full_reported,
+            t.interfaces.len(),
+            s::INTERFACES.capacity,
+            t.addrs4.len(),
+            s::ADDRS4.capacity,
+            t.local4.len(),
+            s::LOCAL4.capacity,
+            t.main4.len(),
+            s::MAIN4.capacity,
+            t.neigh4.len(),
+            s::NEIGH4.capacity,
+        );
+        self.full_reported = full;
+        self.full_reported_at = now;
+    }
 }
 
 impl Tile for NetlinkTile<'_> {
@@ -222,6 +265,7 @@ impl Tile for NetlinkTile<'_> {
         // next change: the net tiles pass a quiescent point every housekeeping tick, so a
         // waiting change lands within a tick or two even when the kernel goes quiet.
         self.sync.mirror.tables.maintain();
+        self.report_table_full();
         let m = &ctx.metrics;
         m.inc(HOUSEKEEPING_TOTAL);
         m.set(NETBASE_GENERATION, self.netbase.generation());
