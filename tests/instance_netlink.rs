@@ -805,7 +805,6 @@ fn more_routes_than_the_table_holds_answer_incomplete_not_wrong() {
         "{:?}",
         get.result
     );
-    drop(view);
     drop(ws);
     inst.stop();
 }
