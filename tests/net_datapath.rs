@@ -606,3 +606,104 @@ fn demo_without_root_says_what_it_needs_and_fails() {
     assert!(err.contains("needs root"), "{err}");
     assert!(err.contains("CAP_NET_ADMIN"), "{err}");
 }
+
+#[test]
+fn a_spoofed_flood_inside_the_subnet_keeps_probes_bounded_and_clients_answered() {
+    if !privileged() {
+        return;
+    }
+    use netbase_tiles::net_tile::tx_build::{build_udp4, Udp4Headers};
+    // The server's subnet is a /16: every spoofed source in it is on-link, so each echo to
+    // one needs a neighbour, i.e. a solicitation.
+    let cfg = SandboxConfig {
+        prefix: "nbdp9".into(),
+        lan_prefix_len: 16,
+        router_far_ip: Ipv4Addr::new(10, 201, 2, 254),
+        client2_ip: Ipv4Addr::new(10, 201, 2, 2),
+        ..SandboxConfig::default()
+    };
+    let setup = Setup::start_with(cfg, Instance::default_topology(), |_| {});
+    assert!(setup.until_echoed(Role::Client1, Duration::from_secs(5)));
+    assert!(setup.until_echoed(Role::Client2, Duration::from_secs(5)));
+    let sb = &setup.sandbox;
+    let gateway = sb.ip(Role::Router).unwrap();
+    let headers = Udp4Headers {
+        src_mac: sb.mac(Role::Client1, "eth0").unwrap(),
+        dst_mac: sb.mac(Role::Server, sb.server_interface()).unwrap(),
+        src_ip: Ipv4Addr::UNSPECIFIED,
+        dst_ip: sb.server_ip(),
+        src_port: 4444,
+        dst_port: PORT,
+        ip_id: 0,
+    };
+    let started = Instant::now();
+    let flood_for = Duration::from_secs(3);
+    let (legit_sent, legit_echoed) = std::thread::scope(|s| {
+        s.spawn(|| {
+            sb.ns(Role::Client1).run(|| {
+                let eth0 = netbase_runtime::rawframe::ifindex("eth0").unwrap();
+                let mut rng = netbase_runtime::rand::SplitMix64::new(7);
+                let mut frame = [0u8; 128];
+                while started.elapsed() < flood_for {
+                    // 10.200.2.0 – 10.200.255.255: on-link, nobody there.
+                    let host = 2 * 256 + (rng.next_u64() % (254 * 256)) as u32;
+                    let h = Udp4Headers {
+                        src_ip: Ipv4Addr::from(u32::from_be_bytes([10, 200, 0, 0]) + host),
+                        ip_id: host as u16,
+                        ..headers
+                    };
+                    let n = build_udp4(&mut frame, &h, b"spoofed").unwrap();
+                    netbase_runtime::rawframe::send_frame(eth0, &frame[..n]).unwrap();
+                }
+            })
+        });
+        // Meanwhile the real clients keep asking.
+        let (mut sent, mut echoed) = (0, 0);
+        while started.elapsed() < flood_for {
+            for role in [Role::Client1, Role::Client2] {
+                sent += 10;
+                echoed += setup.exchange(role, 10, 64, Duration::from_millis(200));
+            }
+        }
+        (sent, echoed)
+    });
+    let elapsed = started.elapsed().as_secs_f64().ceil() as u64 + 1;
+    let probes = setup.metric("solicit_probes_sent_total");
+    let placeholders = setup.metric("solicit_placeholders");
+    eprintln!(
+        "legit {legit_echoed}/{legit_sent} echoed; probes {probes}, placeholders {placeholders}, \
+         solicits {}, rate-limited {}",
+        setup.metric("net_solicits_total"),
+        setup.metric("solicit_rate_limited_total")
+    );
+    assert!(
+        setup.metric("net_solicits_total") > 100,
+        "the flood drove solicitation"
+    );
+    // Global bucket: a burst of 128, then 3 per second.
+    assert!(
+        probes <= 128 + 3 * elapsed,
+        "{probes} probes in {elapsed} s"
+    );
+    assert!(placeholders <= 256, "{placeholders} placeholders");
+    assert!(
+        legit_echoed * 10 >= legit_sent * 9,
+        "legitimate clients answered: {legit_echoed}/{legit_sent}"
+    );
+    // The gateway stays resolved in the netbase.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netbase"))
+        .args(["show", "neigh", "--name", setup.instance.name()])
+        .output()
+        .unwrap();
+    let neigh = String::from_utf8_lossy(&out.stdout);
+    let line = neigh
+        .lines()
+        .find(|l| l.starts_with(&format!("{gateway} ")))
+        .unwrap_or_else(|| panic!("no gateway entry:\n{neigh}"));
+    assert!(
+        ["REACHABLE", "STALE", "DELAY", "PROBE"]
+            .iter()
+            .any(|s| line.contains(s)),
+        "{line}"
+    );
+}
