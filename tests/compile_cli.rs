@@ -308,3 +308,24 @@ fn bad_arguments_exit_2() {
     assert_status(&o, 2);
     assert!(stderr(&o).contains("TOPOLOGY"), "{}", stderr(&o));
 }
+
+#[test]
+fn xdp_flag_lists_the_program_of_each_served_interface() {
+    let o = netbase(&["compile", &topology("default"), "--xdp"]);
+    assert_status(&o, 0);
+    let out = stdout(&o);
+    let xdp = &out[out.find("\nxdp:\n").expect("an xdp section")..];
+    assert!(xdp.contains("interface veth0: UDP ports [7000]"), "{xdp}");
+    assert!(
+        xdp.contains("call bpf_redirect_map") || xdp.contains("call 51"),
+        "{xdp}"
+    );
+    assert!(xdp.contains("exit"), "{xdp}");
+    // The netlink-only topology has no XDP program.
+    let o = netbase(&["compile", &topology("netlink"), "--xdp"]);
+    assert_status(&o, 0);
+    assert!(stdout(&o).contains("(no net tile)"));
+    // --xdp is a text-only addition.
+    let o = netbase(&["compile", &topology("default"), "--xdp", "--json"]);
+    assert_status(&o, 2);
+}

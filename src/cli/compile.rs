@@ -25,7 +25,8 @@ invalid input, 1 other failures (e.g. the output could not be written).",
     after_help = "Examples:\n  \
 netbase compile schema/topologies/default.toml\n  \
 netbase compile schema/topologies/multiqueue.toml --json | jq '.workspaces[].name'\n  \
-netbase compile my-topology.toml && echo valid"
+netbase compile my-topology.toml && echo valid\n  \
+netbase compile schema/topologies/default.toml --xdp   (with the emitted XDP program)"
 )]
 pub struct CompileArgs {
     /// Topology file (TOML), e.g. schema/topologies/default.toml.
@@ -33,6 +34,10 @@ pub struct CompileArgs {
     /// Print the plan as one JSON object (the serde form of the plan) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also print the XDP program emitted for each interface that net tiles serve, as an
+    /// eBPF listing (what `netbase run` loads with bpf(2); the map descriptor shows as 0).
+    #[arg(long, conflicts_with = "json")]
+    pub xdp: bool,
 }
 
 pub fn run(args: &CompileArgs) -> i32 {
@@ -60,7 +65,17 @@ pub fn run(args: &CompileArgs) -> i32 {
             }
         }
     } else {
-        plan.render() + &render_seccomp(&plan)
+        let mut text = plan.render() + &render_seccomp(&plan);
+        if args.xdp {
+            match render_xdp(&plan) {
+                Ok(x) => text += &x,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "netbase: {e}");
+                    return EXIT_INVALID;
+                }
+            }
+        }
+        text
     };
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let mut stdout = std::io::stdout().lock();
@@ -75,6 +90,39 @@ pub fn run(args: &CompileArgs) -> i32 {
             1
         }
     }
+}
+
+/// The `xdp:` section: per interface served by net tiles, the emitted program's listing.
+fn render_xdp(plan: &Plan) -> Result<String, String> {
+    use netbase_codegen::topology::TileParams;
+    let mut out = String::from("\nxdp:\n");
+    let mut seen: Vec<&str> = Vec::new();
+    for t in &plan.tiles {
+        let TileParams::Net { interface, .. } = &t.params else {
+            continue;
+        };
+        if seen.contains(&interface.as_str()) {
+            continue;
+        }
+        seen.push(interface);
+        let spec = netbase_codegen::xdp::XdpSpec::from_plan(plan, &t.instance)?;
+        let code = netbase_codegen::xdp::emit(&spec);
+        out += &format!(
+            "  interface {interface}: UDP ports {:?}{}, {} instructions\n",
+            spec.udp_ports,
+            spec.dst_addr
+                .map(|a| format!(", destination {a}"))
+                .unwrap_or_default(),
+            code.insns.len()
+        );
+        for line in code.disassemble().lines() {
+            out += &format!("    {line}\n");
+        }
+    }
+    if seen.is_empty() {
+        out += "  (no net tile)\n";
+    }
+    Ok(out)
 }
 
 /// The `seccomp:` section: each kind's policy once, under the instances that install it.
