@@ -49,6 +49,26 @@ fn settle_and_compare(sync: &mut NetlinkSync<'_, NoReaders>, req: &mut RequestSo
     );
 }
 
+/// `v0` (10.1.0.1/24) and its peer `v1`, up, with `lo`.
+fn veth_with_address(ns: &netbase_runtime::netns::Netns) {
+    ns.ip_line("link set lo up").unwrap();
+    ns.ip_line("link add v0 type veth peer name v1").unwrap();
+    ns.ip_line("link set v0 up").unwrap();
+    ns.ip_line("link set v1 up").unwrap();
+    ns.ip_line("addr add 10.1.0.1/24 dev v0").unwrap();
+}
+
+/// A sync over fresh tables in `mem` whose notification queue is tiny: a burst overflows it.
+fn small_queue_sync(mem: &HeapRegion) -> NetlinkSync<'_, NoReaders> {
+    let tables =
+        NetbaseWriter::create(TableRegions::from_base(mem.region()).unwrap(), NoReaders, 7)
+            .unwrap();
+    let mut opts = SyncOptions::default();
+    opts.monitor.socket_rcvbuf = 8 << 10;
+    opts.monitor.rcvbuf_request = BufferRequest::Plain;
+    NetlinkSync::open(opts, tables).unwrap()
+}
+
 fn blocking_request() -> RequestSocket {
     RequestSocket::open(&RequestConfig::default()).unwrap()
 }
@@ -141,20 +161,9 @@ fn netlink_sync_live_enobufs_resyncs_to_a_clean_diff() {
         return;
     };
     let mem = HeapRegion::zeroed(TableRegions::BASE_BYTES as usize);
-    ns.ip_line("link set lo up").unwrap();
-    ns.ip_line("link add v0 type veth peer name v1").unwrap();
-    ns.ip_line("link set v0 up").unwrap();
-    ns.ip_line("link set v1 up").unwrap();
-    ns.ip_line("addr add 10.1.0.1/24 dev v0").unwrap();
+    veth_with_address(&ns);
     ns.run(|| {
-        let tables =
-            NetbaseWriter::create(TableRegions::from_base(mem.region()).unwrap(), NoReaders, 7)
-                .unwrap();
-        let mut opts = SyncOptions::default();
-        // A tiny notification queue: a burst overflows it.
-        opts.monitor.socket_rcvbuf = 8 << 10;
-        opts.monitor.rcvbuf_request = BufferRequest::Plain;
-        let mut sync = NetlinkSync::open(opts, tables).unwrap();
+        let mut sync = small_queue_sync(&mem);
         let mut req = blocking_request();
         settle_and_compare(&mut sync, &mut req, "initial sync");
 
@@ -203,19 +212,9 @@ fn netlink_sync_live_discards_notifications_queued_before_an_overrun() {
         return;
     };
     let mem = HeapRegion::zeroed(TableRegions::BASE_BYTES as usize);
-    ns.ip_line("link set lo up").unwrap();
-    ns.ip_line("link add v0 type veth peer name v1").unwrap();
-    ns.ip_line("link set v0 up").unwrap();
-    ns.ip_line("link set v1 up").unwrap();
-    ns.ip_line("addr add 10.1.0.1/24 dev v0").unwrap();
+    veth_with_address(&ns);
     ns.run(|| {
-        let tables =
-            NetbaseWriter::create(TableRegions::from_base(mem.region()).unwrap(), NoReaders, 7)
-                .unwrap();
-        let mut opts = SyncOptions::default();
-        opts.monitor.socket_rcvbuf = 8 << 10;
-        opts.monitor.rcvbuf_request = BufferRequest::Plain;
-        let mut sync = NetlinkSync::open(opts, tables).unwrap();
+        let mut sync = small_queue_sync(&mem);
         let mut req = blocking_request();
         settle_and_compare(&mut sync, &mut req, "initial sync");
 
