@@ -18,20 +18,14 @@
 //! * Gateways: the default routes of the main table, re-read every `gateway_every`; the
 //!   policy keeps them resolved, together with the addresses net tiles hint as in use.
 //!
-//! Integration in the netlink tile loop (the supervisor wiring is unchanged otherwise):
+//! The netlink tile (`src/supervisor/kinds/netlink.rs` in the `netbase` crate) builds one
+//! service over the consumer ends of every net tile's `solicit` link and, once the first sync
+//! is done, polls it after each `NetlinkSync::step`:
 //!
-//! ```ignore
-//! let mut solicit = SolicitService::new(ServiceOptions::default());
-//! for link in solicit_links {                  // one lossy ring per net tile
-//!     solicit.add_consumer(Consumer::new(Ring::attach_region(link, geometry)?, None,
-//!                                        ConsumerOptions::default())?);
-//! }
-//! loop {
-//!     let now = monotonic_ns();
-//!     let r = sync.step(now);
-//!     let s = solicit.poll(&sync.mirror.tables, now);
-//!     if r.idle() && s.idle() { sync.wait(Some(Duration::from_millis(1)))?; }
-//! }
+//! ```text
+//! service = SolicitService::new(opts)            sockets opened here, during setup
+//! for each solicit ring of the plan: service.add_consumer(consumer)
+//! loop: now = monotonic_ns(); sync.step(now); if sync.is_live() { service.poll(&tables, now) }
 //! ```
 
 use std::collections::HashMap;
