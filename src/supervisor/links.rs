@@ -133,7 +133,7 @@ pub fn all_consumers<'a>(
     Ok(all)
 }
 
-/// The links `me` consumes, by name.
+/// The links `me` consumes (has a ring of, as consumer).
 pub fn consumed_links<'p>(plan: &'p Plan, me: &TilePlan) -> Vec<&'p LinkPlan> {
     plan.links
         .iter()
@@ -141,7 +141,7 @@ pub fn consumed_links<'p>(plan: &'p Plan, me: &TilePlan) -> Vec<&'p LinkPlan> {
         .collect()
 }
 
-/// The links `me` produces, by name.
+/// The links `me` produces (has a ring of, as producer).
 pub fn produced_links<'p>(plan: &'p Plan, me: &TilePlan) -> Vec<&'p LinkPlan> {
     plan.links
         .iter()

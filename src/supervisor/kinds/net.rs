@@ -24,13 +24,13 @@ use netbase_runtime::link::{Consumer, LinkError, Producer};
 use netbase_runtime::rawframe::{self, RawIpv4Sender};
 use netbase_runtime::tile::{MetricDef, MetricKind, Tile, TileContext, TileError};
 use netbase_runtime::workspace::Access;
-use netbase_runtime::xsk::{XskConfig, XskSocket};
+use netbase_runtime::xsk::{TxError, XskConfig, XskSocket};
 use netbase_tiles::net_tile::app_frame::{self, AppFrame};
 use netbase_tiles::net_tile::drop_reason::DropReason;
 use netbase_tiles::net_tile::headers::{ETH_HLEN, IP_UDP_OVERHEAD};
 use netbase_tiles::net_tile::route::{Resolve, Resolver};
 use netbase_tiles::net_tile::rx_parse::parse_udp4;
-use netbase_tiles::net_tile::tx_build::{build_udp4, frame_len, Udp4Headers};
+use netbase_tiles::net_tile::tx_build::{build_udp4, Udp4Headers};
 use netbase_tiles::netbase_view::NetbaseView;
 use netbase_tiles::netlink_tile::monotonic_ns;
 use netbase_tiles::solicit::wire::{self as solicit_wire, Kind, Request, FRAME_LEN};
@@ -277,7 +277,7 @@ struct NetTile<'a> {
 }
 
 /// Counts one drop.
-fn drop(counts: &mut [u64], reason: DropReason) {
+fn count_drop(counts: &mut [u64], reason: DropReason) {
     counts[m::DROPS_TOTAL] += 1;
     counts[m::FIRST_DROP + reason as usize] += 1;
 }
@@ -291,18 +291,18 @@ impl NetTile<'_> {
             counts[m::RX_FRAMES] += 1;
             let d = match parse_udp4(frame) {
                 Ok(d) => d,
-                Err(reason) => return drop(counts, reason),
+                Err(reason) => return count_drop(counts, reason),
             };
             let Some((_, link)) = apps.iter_mut().find(|(port, _)| *port == d.dst_port) else {
-                return drop(counts, DropReason::NoApp);
+                return count_drop(counts, DropReason::NoApp);
             };
             let Ok(n) = app_frame::encode(scratch, &AppFrame::from_datagram(&d)) else {
-                return drop(counts, DropReason::AppFrameTooLong);
+                return count_drop(counts, DropReason::AppFrameTooLong);
             };
             match link.publish(&scratch[..n], 0) {
                 Ok(_) => counts[m::RX_DELIVERED] += 1,
-                Err(LinkError::Full) => drop(counts, DropReason::AppLinkFull),
-                Err(_) => drop(counts, DropReason::AppFrameTooLong),
+                Err(LinkError::Full) => count_drop(counts, DropReason::AppLinkFull),
+                Err(_) => count_drop(counts, DropReason::AppFrameTooLong),
             }
         })
     }
@@ -369,10 +369,10 @@ impl Sender<'_, '_> {
         self.counts[m::TX_REQUESTS] += 1;
         let f = match app_frame::decode(frame) {
             Ok(f) => f,
-            Err(_) => return drop(self.counts, DropReason::BadAppFrame),
+            Err(_) => return count_drop(self.counts, DropReason::BadAppFrame),
         };
         if let Err(reason) = f.check_outbound() {
-            return drop(self.counts, reason);
+            return count_drop(self.counts, reason);
         }
         let resolved = self.resolver.resolve(
             self.view,
@@ -385,9 +385,9 @@ impl Sender<'_, '_> {
             Resolve::Send(path) => path,
             Resolve::Solicit { ifindex, next_hop } => {
                 self.request(Kind::Solicit, ifindex, next_hop);
-                return drop(self.counts, DropReason::NoNeighbour);
+                return count_drop(self.counts, DropReason::NoNeighbour);
             }
-            Resolve::Drop(reason) => return drop(self.counts, reason),
+            Resolve::Drop(reason) => return count_drop(self.counts, reason),
         };
         *self.ip_id = self.ip_id.wrapping_add(1);
         let headers = Udp4Headers {
@@ -403,12 +403,11 @@ impl Sender<'_, '_> {
             return self.send_local(&headers, f.payload);
         }
         if path.ifindex != self.ifindex {
-            return drop(self.counts, DropReason::OtherInterface);
-        }
-        if frame_len(f.payload.len()).is_none_or(|n| n > self.xsk.frame_size()) {
-            return drop(self.counts, DropReason::BadAppFrame);
+            return count_drop(self.counts, DropReason::OtherInterface);
         }
         let payload = f.payload;
+        // A datagram that does not fit a UMEM frame makes the builder return 0: the socket
+        // gives the frame back (`Cancelled`) and nothing is sent.
         match self
             .xsk
             .tx_send(|buf| build_udp4(buf, &headers, payload).unwrap_or(0))
@@ -417,7 +416,10 @@ impl Sender<'_, '_> {
                 self.counts[m::TX_SENT] += 1;
                 self.request(Kind::KeepaliveHint, path.ifindex, path.next_hop);
             }
-            Err(_) => drop(self.counts, DropReason::TxRingFull),
+            Err(TxError::Full) => count_drop(self.counts, DropReason::TxRingFull),
+            Err(TxError::Cancelled | TxError::TooLong { .. }) => {
+                count_drop(self.counts, DropReason::BadAppFrame)
+            }
         }
     }
 
@@ -429,10 +431,10 @@ impl Sender<'_, '_> {
                     &self.scratch[ETH_HLEN..n.min(ETH_HLEN + IP_UDP_OVERHEAD + payload.len())];
                 match self.local.send(packet, headers.dst_ip) {
                     Ok(()) => self.counts[m::TX_LOCAL] += 1,
-                    Err(_) => drop(self.counts, DropReason::TxRingFull),
+                    Err(_) => count_drop(self.counts, DropReason::TxRingFull),
                 }
             }
-            Err(reason) => drop(self.counts, reason),
+            Err(reason) => count_drop(self.counts, reason),
         }
     }
 
