@@ -206,6 +206,22 @@ impl Instance {
         assert!(!self.dir().exists(), "run dir left behind:\n{}", self.log());
     }
 
+    /// Joins the instance's guest reader slots the way `netbase show` does.
+    fn join_guests(&self) -> (Workspace, u64) {
+        let plan = netbase::supervisor::load_plan(&self.dir()).unwrap();
+        let wp = plan
+            .workspaces
+            .iter()
+            .find(|w| w.name == netbase_codegen::plan::GUEST_READERS_WORKSPACE)
+            .expect("an instance with tables has guest reader slots");
+        let offset = wp.objects[0].offset;
+        let ws_name = netbase::supervisor::workspace_name(&self.name, &wp.name);
+        let opts = JoinOptions::new(&ws_name, wp.fingerprint, Access::ReadWrite)
+            .with_backing(netbase::supervisor::backing_of(wp))
+            .shared_writable();
+        (Workspace::join_with(&opts).unwrap(), offset)
+    }
+
     /// Joins the instance's tables workspace read-only.
     fn join_tables(&self) -> Workspace {
         let plan = netbase::supervisor::load_plan(&self.dir()).unwrap();
@@ -632,6 +648,65 @@ fn route_get_agrees_with_the_kernel_on_2000_addresses() {
         mismatches.len(),
         mismatches.join("\n")
     );
+    inst.stop();
+}
+
+/// A reader that dies holding a guest slot (online, at an old epoch: it would hold the tables
+/// writer's reclamation back forever) is reaped by the supervisor once, and only once, its
+/// process is gone; a live holder keeps its slot.
+#[test]
+fn supervisor_frees_the_guest_slot_of_a_dead_reader() {
+    let _serial = serial();
+    let Some(ns) = netns_or_skip() else { return };
+    base_setup(&ns, "10.1.0.1/16");
+    let mut inst = Instance::new(&ns, 'g');
+    inst.start(None);
+    let (ws, offset) = inst.join_guests();
+    let region = netbase_runtime::region::Region::from_workspace(
+        &ws,
+        offset,
+        netbase_runtime::tile::GUEST_READERS_BYTES,
+    )
+    .unwrap();
+    let slots = netbase_runtime::tile::GuestSlots::new(region).unwrap();
+    // The "reader": a process of ours that we kill, so its pid is certainly ours.
+    let mut reader = Command::new("sleep").arg("30").spawn().unwrap();
+    let epoch = std::sync::atomic::AtomicU64::new(0);
+    let slot = slots.claim(reader.id()).unwrap();
+    slot.reader(1, &epoch).unwrap().online();
+    std::mem::forget(slot); // a crashed reader never releases
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        slots.owners(),
+        vec![reader.id()],
+        "a live reader keeps its slot"
+    );
+    // Its netbase reads still work next to the held slot.
+    let out = inst.netbase(&["show", "routes", "--name", &inst.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    reader.kill().unwrap();
+    reader.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !slots.owners().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "slot of a dead reader not freed:\n{}",
+            inst.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        inst.log()
+            .contains("freed 1 guest reader slot(s) of exited readers"),
+        "{}",
+        inst.log()
+    );
+    drop(ws);
     inst.stop();
 }
 

@@ -7,10 +7,15 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use netbase::plans::netlink::{workspaces::netbase as ws_plan, PLAN_JSON};
+use core::sync::atomic::AtomicU64;
+
+use netbase::plans::netlink::workspaces::{guest_readers as guest_plan, netbase as ws_plan};
+use netbase::plans::netlink::PLAN_JSON;
 use netbase::schema::tables as t;
 use netbase::schema::{Addr4, Interface, LinkType, Neigh4, NudState, OperState, Route4, RouteType};
+use netbase_runtime::region::Region;
 use netbase_runtime::sync::qsbr::NoReaders;
+use netbase_runtime::tile::{GuestSlots, GUEST_SLOTS};
 use netbase_runtime::types::{Ipv4, Mac, Name};
 use netbase_runtime::workspace::{Backing, CreateOptions, RemoveGuard, Workspace};
 use netbase_tiles::netlink_tile::{
@@ -26,7 +31,9 @@ struct Instance {
     name: String,
     run_root: PathBuf,
     ws: Workspace,
-    _guard: RemoveGuard,
+    /// The guest reader slots, as the supervisor creates them (it stays their writer).
+    guests: Workspace,
+    _guards: [RemoveGuard; 2],
 }
 
 impl Instance {
@@ -45,12 +52,33 @@ impl Instance {
             ws_plan::FINGERPRINT,
         ))
         .expect("create tables workspace");
-        Instance {
+        let guests_name = format!("{name}.guest.readers");
+        let guests_guard = RemoveGuard::new(&guests_name, &Backing::Shm).unwrap();
+        let guests = Workspace::create(&CreateOptions::new(
+            &guests_name,
+            guest_plan::SIZE,
+            guest_plan::FINGERPRINT,
+        ))
+        .expect("create guest slots workspace");
+        let inst = Instance {
             name,
             run_root,
             ws,
-            _guard: guard,
-        }
+            guests,
+            _guards: [guard, guests_guard],
+        };
+        inst.slots().initialize();
+        inst
+    }
+
+    fn slots(&self) -> GuestSlots<'_, AtomicU64> {
+        let region = Region::from_workspace(
+            &self.guests,
+            guest_plan::GUEST_READERS,
+            netbase_runtime::tile::GUEST_READERS_BYTES,
+        )
+        .unwrap();
+        GuestSlots::new(region).unwrap()
     }
 
     fn writer(&self) -> NetbaseWriter<'_, NoReaders> {
@@ -464,6 +492,36 @@ fn route_get_agrees_with_brute_force() {
             );
         }
     }
+}
+
+#[test]
+fn readers_hold_a_guest_slot_while_reading_and_free_it_after() {
+    let inst = Instance::new("guest");
+    let (local, _) = fill(&inst);
+    assert!(!local.is_empty());
+    // A live guest (this process) holds slot 0 online: the command takes another slot and
+    // frees it on exit, leaving the live guest's slot alone.
+    let mine = inst.slots().claim(std::process::id()).unwrap();
+    inst.ok(&["show", "routes", "--table", "local"]);
+    inst.ok(&["route", "get", "10.1.0.9"]);
+    assert_eq!(inst.slots().owners(), vec![std::process::id()]);
+    drop(mine);
+    assert!(inst.slots().owners().is_empty());
+
+    // Every slot taken (by this process, alive): the command waits, then says why.
+    let held: Vec<_> = (0..GUEST_SLOTS)
+        .map(|_| inst.slots().claim(std::process::id()).unwrap())
+        .collect();
+    let out = inst.run(None, &["show", "links"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("all {GUEST_SLOTS} guest reader slots"))
+            && err.contains("stayed taken"),
+        "{err}"
+    );
+    drop(held);
+    inst.ok(&["show", "links"]);
 }
 
 #[test]

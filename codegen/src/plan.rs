@@ -6,6 +6,9 @@
 //!   (`net_out.0`, `net_out.1`, …), so every workspace has exactly one writer process;
 //! - every tile instance also gets a private workspace `tile.<name>.<i>` for its status,
 //!   metrics and consumer credits, which other tiles map read-only;
+//! - an instance with tables also gets `guest.readers`, owned by the supervisor, whose slots
+//!   give short-lived readers (`netbase show`, `route get`, `diff`) QSBR words the tables
+//!   writer honours;
 //! - objects are page-aligned, in a fixed order (tables in schema order, then rings in link
 //!   order), so two builds of the same files agree on every offset.
 
@@ -15,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::fingerprint::{hash_text, schema_fingerprint};
 use crate::geometry::{self, OBJECT_ALIGN};
 use crate::topology::{Access, Backing, LinkMode, TileKind, TileParams, Topology};
+
+/// The supervisor-owned workspace of guest reader slots (present when the topology has tables).
+/// The dot keeps it apart from declared workspace names, which cannot contain one.
+pub const GUEST_READERS_WORKSPACE: &str = "guest.readers";
 
 /// Largest workspace the runtime maps (1 TiB): anything bigger is a capacity mistake.
 pub const MAX_WORKSPACE_BYTES: u64 = 1 << 40;
@@ -39,6 +46,9 @@ pub enum ObjectKind {
     Status,
     Metrics,
     Fseq,
+    /// Quiescent words of short-lived readers (`netbase show`, …): see
+    /// `netbase_runtime::tile::guests`.
+    GuestReaders,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +221,25 @@ impl Plan {
             }
         }
 
+        let has_tables = topo.workspaces.iter().any(|w| w.holds_tables);
+        if has_tables {
+            b.workspaces.push(WorkspacePlan {
+                name: GUEST_READERS_WORKSPACE.into(),
+                writer: None,
+                backing: Backing::Shm,
+                holds_tables: false,
+                size: 0,
+                fingerprint: 0,
+                objects: Vec::new(),
+            });
+            b.place(
+                GUEST_READERS_WORKSPACE,
+                "guest_readers".into(),
+                ObjectKind::GuestReaders,
+                netbase_runtime::tile::GUEST_READERS_BYTES,
+            );
+        }
+
         // Tables.
         for (wi, w) in topo.workspaces.iter().enumerate() {
             if !w.holds_tables {
@@ -376,6 +405,10 @@ impl Plan {
                             }
                         }
                     }
+                    joins.push(JoinPlan {
+                        workspace: GUEST_READERS_WORKSPACE.into(),
+                        access: Access::ReadOnly,
+                    });
                 }
                 tiles.push(TilePlan {
                     instance: me,
@@ -434,7 +467,13 @@ impl Plan {
                 w.name,
                 w.size + 4096,
                 format!("{:?}", w.backing).to_lowercase(),
-                w.writer.as_deref().unwrap_or("-"),
+                w.writer
+                    .as_deref()
+                    .unwrap_or(if w.name == GUEST_READERS_WORKSPACE {
+                        "supervisor" // and the guests, through their slots
+                    } else {
+                        "-"
+                    }),
                 w.fingerprint
             ));
             for o in &w.objects {

@@ -70,6 +70,19 @@ pub fn send_signal(pid: i32, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether process `pid` no longer exists (`kill(pid, 0)` fails with `ESRCH`). A process we may
+/// not signal (`EPERM`) exists; so does a zombie, until its parent reaps it. Only a true answer
+/// is certain, which is what reclaiming a dead process's resources needs.
+pub fn process_gone(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match send_signal(pid, 0) {
+        Ok(()) => false,
+        Err(e) => e.raw_os_error() == Some(libc::ESRCH),
+    }
+}
+
 /// The conventional name of a signal number (`SIGSEGV`), or `None` for one without a
 /// well-known name.
 pub fn signal_name(sig: i32) -> Option<&'static str> {

@@ -101,6 +101,38 @@ fn say(line: &str) {
 // ---- 1. single writer ----------------------------------------------------------------------
 
 #[test]
+fn shared_writable_joins_coexist_with_the_writer_and_leave_its_lock_alone() {
+    let name = unique_name("shared");
+    let _guard = guard(&name);
+    let writer = create(&name, 4096);
+    let shared = |n: &str| {
+        Workspace::join_with(&JoinOptions::new(n, FINGERPRINT, Access::ReadOnly).shared_writable())
+            .expect("shared-writable join next to the writer")
+    };
+    let (a, b) = (shared(&name), shared(&name));
+    assert_eq!(a.access(), Access::ReadWrite);
+    let word: &AtomicU64 = a.object(HEADER_SIZE).unwrap();
+    word.store(42, Ordering::Relaxed);
+    let seen: &AtomicU64 = b.object(HEADER_SIZE).unwrap();
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        42,
+        "both map the same writable pages"
+    );
+    drop(a);
+    drop(b);
+    // Neither took nor released the writer's state: a second writer is still refused.
+    assert_eq!(writer.writer_pid(), Some(std::process::id()));
+    assert!(matches!(
+        Workspace::join(&name, FINGERPRINT, Access::ReadWrite),
+        Err(WorkspaceError::WriterPresent { .. })
+    ));
+    drop(writer);
+    let next = Workspace::join(&name, FINGERPRINT, Access::ReadWrite).expect("lock released");
+    assert!(!next.previous_writer_crashed());
+}
+
+#[test]
 fn second_writer_is_refused_until_the_first_is_gone() {
     let name = unique_name("writer");
     let _guard = guard(&name);

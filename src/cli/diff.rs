@@ -5,10 +5,9 @@ use std::io::Write as _;
 
 use clap::Args;
 use netbase_runtime::netlink::dump::{RequestConfig, RequestSocket};
-use netbase_tiles::netbase_view::NetbaseView;
 use netbase_tiles::netlink_tile::diff::{diff, Mismatch, RouteKey, Snapshot};
 
-use super::show::{join_tables, prefix_text, table_name};
+use super::show::{prefix_text, table_name};
 use crate::supervisor;
 
 /// Exit status when the comparison could not be made (like diff(1)).
@@ -65,12 +64,13 @@ pub fn run(args: &DiffArgs) -> i32 {
 }
 
 fn snapshots(name: &str) -> Result<(Snapshot, Snapshot), String> {
-    let ws = join_tables(name)?;
-    let view = NetbaseView::attach(&ws).map_err(|e| e.to_string())?;
     let mut req = RequestSocket::open(&RequestConfig::default())
         .map_err(|e| format!("cannot open a netlink socket: {e}"))?;
+    // The instance is checked before the kernel dump, so that a wrong --name fails fast.
+    super::guest::with_netbase(name, |_| Ok(()))?;
     let kernel = Snapshot::from_kernel(&mut req)?;
-    let mirror = view.snapshot().map_err(|e| e.to_string())?;
+    let mirror =
+        super::guest::with_netbase(name, |view| view.snapshot().map_err(|e| e.to_string()))?;
     Ok((kernel, mirror))
 }
 

@@ -4,6 +4,7 @@ mod bench;
 mod compile;
 mod demo;
 mod diff;
+mod guest;
 pub(crate) mod metrics;
 mod route_get;
 mod run;

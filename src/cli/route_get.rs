@@ -10,7 +10,7 @@ use netbase_runtime::types::Ipv4;
 use netbase_tiles::netbase_view::{NetbaseView, RouteGet, RouteTable};
 use serde_json::{json, Map, Value};
 
-use super::show::{join_tables, neigh_json, neigh_text, type_name, Names};
+use super::show::{neigh_json, neigh_text, type_name, Names};
 use crate::schema::RouteType;
 use crate::supervisor;
 
@@ -65,9 +65,11 @@ pub fn run(args: &RouteArgs) -> i32 {
 }
 
 fn lookup(args: &RouteGetArgs) -> Result<String, String> {
-    let ws = join_tables(&args.name)?;
-    let view = NetbaseView::attach(&ws).map_err(|e| e.to_string())?;
-    let names = Names::of(&view)?;
+    super::guest::with_netbase(&args.name, |view| lookup_in(args, view))
+}
+
+fn lookup_in(args: &RouteGetArgs, view: &NetbaseView<'_>) -> Result<String, String> {
+    let names = Names::of(view)?;
     let get = view
         .route_get(Ipv4::from(args.addr))
         .map_err(|e| e.to_string())?;

@@ -1,13 +1,11 @@
 //! `netbase show`: an instance's netbase tables, printed like `ip` (text) or `ip -j` (JSON).
-//! Also the helpers `netbase route get` and `netbase diff` share: joining an instance's tables
-//! workspace read-only and iproute2's names.
+//! Also the helpers `netbase route get` and `netbase diff` share: iproute2's names.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use clap::{Args, ValueEnum};
-use netbase_runtime::workspace::{Access, JoinOptions, Workspace};
 use netbase_tiles::netbase_view::{NetbaseView, RouteTable, ViewRoute};
 use serde_json::{json, Map, Value};
 
@@ -96,9 +94,11 @@ pub(crate) fn render_for(name: &str, what: &str) -> Result<String, String> {
 }
 
 fn render(args: &ShowArgs) -> Result<String, String> {
-    let ws = join_tables(&args.name)?;
-    let view = NetbaseView::attach(&ws).map_err(|e| e.to_string())?;
-    let names = Names::of(&view)?;
+    super::guest::with_netbase(&args.name, |view| render_view(args, view))
+}
+
+fn render_view(args: &ShowArgs, view: &NetbaseView<'_>) -> Result<String, String> {
+    let names = Names::of(view)?;
     let e = |e: netbase_tiles::netbase_view::ViewError| e.to_string();
     let (text, json) = match args.what {
         What::Links => {
@@ -148,32 +148,6 @@ pub(super) fn emit(cmd: &str, text: &str) -> i32 {
             1
         }
     }
-}
-
-/// Joins the tables workspace of instance `name` read-only, after checking that its plan was
-/// made from the schema this binary was built with (the join then checks the workspace's
-/// fingerprint).
-pub(super) fn join_tables(name: &str) -> Result<Workspace, String> {
-    let dir = supervisor::instance_dir(name);
-    let plan = supervisor::load_plan(&dir).map_err(|e| {
-        format!("no instance {name:?} ({e}); start one with `netbase run TOPOLOGY --name {name}` or pass --name")
-    })?;
-    if plan.layout_fingerprint != crate::schema::LAYOUT_FINGERPRINT {
-        return Err(format!(
-            "instance {name:?} runs another schema layout (fingerprint {:#x}, this binary has {:#x})",
-            plan.layout_fingerprint,
-            crate::schema::LAYOUT_FINGERPRINT
-        ));
-    }
-    let wp = plan
-        .workspaces
-        .iter()
-        .find(|w| w.holds_tables)
-        .ok_or_else(|| format!("the topology of instance {name:?} has no netbase tables"))?;
-    let ws_name = supervisor::workspace_name(name, &wp.name);
-    let options = JoinOptions::new(&ws_name, wp.fingerprint, Access::ReadOnly)
-        .with_backing(supervisor::backing_of(wp));
-    Workspace::join_with(&options).map_err(|e| format!("tables workspace {ws_name}: {e}"))
 }
 
 /// Interface names by ifindex.

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use netbase_codegen::topology::TileParams;
 use netbase_codegen::Topology;
 use netbase_runtime::process::{send_signal, signal_name, spawn_with_parent_death_keeping};
 use netbase_runtime::region::Region;
-use netbase_runtime::tile::{TileState, TileStatus};
+use netbase_runtime::tile::{GuestSlots, TileState, TileStatus};
 use netbase_runtime::workspace::{Access, CreateOptions, JoinOptions, RemoveGuard, Workspace};
 
 use super::{kinds, PLAN_FILE, SUPERVISOR_PID_FILE};
@@ -95,6 +95,9 @@ struct Instance {
     /// The XDP programs the net tiles serve; detached when the instance is dropped (or the
     /// process dies: the kernel closes the link descriptors).
     xdp: Vec<super::xdp::Attached>,
+    /// The guest reader slots (`guest.readers`, if the topology has tables) and the offset of
+    /// the object: the supervisor frees the slots of guests that died holding one.
+    guests: Option<(Workspace, u64)>,
     // Declared last: dropped after the mappings above.
     _files: InstanceFiles,
 }
@@ -152,6 +155,7 @@ impl Instance {
         write_file(&dir.join(PLAN_FILE), &json)?;
 
         let mut status = Vec::new();
+        let mut guests = None;
         for w in &plan.workspaces {
             let ws_name = super::workspace_name(name, &w.name);
             let backing = super::backing_of(w);
@@ -165,6 +169,16 @@ impl Instance {
             let created = Workspace::create(&options)
                 .map_err(|e| format!("cannot create workspace {ws_name}: {e}"))?;
             super::links::init_rings(plan, &w.name, &created)?;
+            if let Some(o) = w
+                .objects
+                .iter()
+                .find(|o| o.kind == ObjectKind::GuestReaders)
+            {
+                // Kept: the supervisor is this workspace's writer for the instance's life.
+                guest_slots(&created, o.offset)?.initialize();
+                guests = Some((created, o.offset));
+                continue;
+            }
             drop(created);
             if let Some(o) = w.objects.iter().find(|o| o.kind == ObjectKind::Status) {
                 let tile = w.writer.clone().unwrap_or_default();
@@ -184,6 +198,7 @@ impl Instance {
             tiles: Vec::new(),
             status,
             xdp,
+            guests,
             _files: files,
         };
         for t in &plan.tiles {
@@ -311,6 +326,7 @@ impl Instance {
                 self.stop();
                 return 1;
             }
+            self.reap_guests();
             if !announced && self.all_running() {
                 announced = true;
                 eprintln!(
@@ -321,6 +337,19 @@ impl Instance {
                 );
             }
             std::thread::sleep(POLL);
+        }
+    }
+
+    /// Frees the guest reader slots of `netbase show`/`route get`/`diff` processes that died
+    /// holding one, so that they do not hold the tables writer's reclamation back.
+    fn reap_guests(&self) {
+        if let Some((ws, offset)) = &self.guests {
+            if let Ok(slots) = guest_slots(ws, *offset) {
+                let freed = slots.reap(netbase_runtime::process::process_gone);
+                if freed > 0 {
+                    eprintln!("netbase run: freed {freed} guest reader slot(s) of exited readers");
+                }
+            }
         }
     }
 
@@ -463,6 +492,13 @@ fn clean_up_dead_instance(name: &str, dir: &Path, plan: &Plan) -> Result<(), Str
         }
     }
     fs::remove_dir_all(dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
+}
+
+/// The guest reader slots object at `offset` of `ws`.
+fn guest_slots(ws: &Workspace, offset: u64) -> Result<GuestSlots<'_, AtomicU64>, String> {
+    let region = Region::from_workspace(ws, offset, netbase_runtime::tile::GUEST_READERS_BYTES)
+        .map_err(|e| format!("guest reader slots: {e}"))?;
+    GuestSlots::new(region).map_err(|e| format!("guest reader slots: {e}"))
 }
 
 /// Waits (briefly) until a killed process that is not our child is gone.

@@ -53,6 +53,7 @@ pub fn emit(topo: &Topology, plan: &Plan) -> TokenStream {
                 ObjectKind::Status => "status",
                 ObjectKind::Metrics => "metrics",
                 ObjectKind::Fseq => "fseq",
+                ObjectKind::GuestReaders => "guest readers",
             };
             let d = format!(" Offset of {kind} `{}` ({} bytes).", o.name, o.size);
             quote! { #[doc = #d] pub const #c: u64 = #off; }

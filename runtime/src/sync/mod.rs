@@ -8,4 +8,4 @@ pub mod seqlock;
 pub mod word;
 
 pub use seqlock::{Busy, SeqSlot, Snapshot, MAX_ROW_WORDS};
-pub use word::Word;
+pub use word::{CasWord, Word};

@@ -24,3 +24,29 @@ impl Word for AtomicU64 {
         fence(order)
     }
 }
+
+/// A [`Word`] that can also be claimed: slots that several processes race for (guest reader
+/// slots) need a compare-and-swap, the rest of the protocols only loads and stores.
+pub trait CasWord: Word {
+    /// `AtomicU64::compare_exchange` semantics.
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64>;
+}
+
+impl CasWord for AtomicU64 {
+    #[inline(always)]
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        AtomicU64::compare_exchange(self, current, new, success, failure)
+    }
+}

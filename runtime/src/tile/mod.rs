@@ -8,10 +8,12 @@
 //! quiescent epoch) current, so that every tile kind gets supervision and QSBR participation
 //! without writing any of it.
 
+pub mod guests;
 pub mod metrics;
 pub mod run_loop;
 pub mod status;
 
+pub use guests::{GuestSlot, GuestSlots, GUEST_READERS_BYTES, GUEST_SLOTS};
 pub use metrics::{MetricDef, MetricKind, MetricsReader, MetricsWriter, METRIC_SLOTS};
 pub use run_loop::{run, LoopConfig, LoopExit, Tile, TileContext, TileError};
 pub use status::{monotonic_ns, StatusSnapshot, TileState, TileStatus};

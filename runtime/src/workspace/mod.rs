@@ -149,6 +149,8 @@ pub struct Workspace {
     fingerprint: u64,
     previous_writer_crashed: bool,
     remove_on_drop: bool,
+    /// Holds the writer lock (false for read-only and shared-writable joins).
+    is_writer: bool,
 }
 
 impl Workspace {
@@ -231,6 +233,7 @@ impl Workspace {
             fingerprint: options.fingerprint,
             previous_writer_crashed: false,
             remove_on_drop: false,
+            is_writer: true,
         })
     }
 
@@ -315,7 +318,7 @@ impl Workspace {
         }
 
         let mut previous_writer_crashed = false;
-        if writable {
+        if writable && options.writer_lock {
             // Only after validation: a process that merely opened a foreign or unfinished file
             // must not hold the lock a legitimate writer needs.
             if !writer_lock::try_lock_exclusive(&file)
@@ -345,6 +348,7 @@ impl Workspace {
             fingerprint: options.fingerprint,
             previous_writer_crashed,
             remove_on_drop: false,
+            is_writer: writable && options.writer_lock,
         })
     }
 
@@ -566,9 +570,8 @@ impl std::fmt::Debug for Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if let Some(header) = self.mapping.header_mut() {
-            // A writable mapping exists only while this process holds the writer lock, which
-            // is released just after this when the file is closed.
+        if let Some(header) = self.mapping.header_mut().filter(|_| self.is_writer) {
+            // The writer lock is released just after this, when the file is closed.
             header.detach_writer();
         }
         if self.remove_on_drop {

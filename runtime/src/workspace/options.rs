@@ -56,6 +56,9 @@ pub struct JoinOptions {
     pub access: Access,
     /// Where to look for the file; must match the creator's backing directory.
     pub backing: Backing,
+    /// With [`Access::ReadWrite`]: take the single-writer lock (the default). Off only for
+    /// objects whose every word is claimed atomically by its users (guest reader slots).
+    pub writer_lock: bool,
 }
 
 impl JoinOptions {
@@ -66,7 +69,17 @@ impl JoinOptions {
             fingerprint,
             access,
             backing: Backing::Shm,
+            writer_lock: true,
         }
+    }
+
+    /// A writable mapping that does not take the writer lock, for workspaces shared by many
+    /// cooperating writers whose protocol claims each word by compare-and-swap (guest reader
+    /// slots). Nothing else may be joined this way: it gives up the single-writer guarantee.
+    pub fn shared_writable(mut self) -> Self {
+        self.access = Access::ReadWrite;
+        self.writer_lock = false;
+        self
     }
 
     /// Replaces the backing.

@@ -9,7 +9,7 @@ use core::sync::atomic::AtomicU64;
 use netbase_codegen::plan::{ObjectKind, Plan, TilePlan, WorkspacePlan};
 use netbase_codegen::topology::TileKind;
 use netbase_runtime::region::Region;
-use netbase_runtime::tile::{MetricDef, Tile, TileStatus};
+use netbase_runtime::tile::{GuestSlots, MetricDef, Tile, TileStatus};
 use netbase_runtime::workspace::{Access, Workspace};
 
 pub use netlink::netlink_metric;
@@ -84,7 +84,7 @@ impl<'a> BuildContext<'a> {
 
     /// The quiescent words in QSBR slot `slot` of the tiles that read the tables this tile
     /// writes (their status workspaces are in this tile's joins for that purpose: see the
-    /// plan).
+    /// plan), and those of the instance's guest reader slots (`netbase show` and friends).
     pub fn reader_words(&self, slot: usize) -> Result<Vec<&'a AtomicU64>, String> {
         let tables: Vec<&str> = self
             .plan
@@ -103,6 +103,19 @@ impl<'a> BuildContext<'a> {
                 let ws = super::tile_workspace(&t.instance);
                 let word = self.status_of(&ws)?.quiescent_word(slot);
                 words.push(word.ok_or_else(|| format!("no QSBR slot {slot} in {ws}"))?);
+            }
+        }
+        for j in self.joined {
+            if let Some(o) = j
+                .plan
+                .objects
+                .iter()
+                .find(|o| o.kind == ObjectKind::GuestReaders)
+            {
+                let region = Region::from_workspace(&j.workspace, o.offset, o.size)
+                    .map_err(|e| format!("{}: {e}", j.plan.name))?;
+                let slots = GuestSlots::new(region).map_err(|e| format!("{}: {e}", j.plan.name))?;
+                words.extend(slots.quiescent_words(slot));
             }
         }
         Ok(words)
