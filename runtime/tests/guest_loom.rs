@@ -4,40 +4,17 @@
 //! Run with `--release`; the model fails if `reap` loads the owner instead of claiming it by
 //! CAS before clearing the words.
 
+mod loom_support;
+
 use core::sync::atomic::Ordering;
+use loom_support::LoomWord;
 
 use loom::sync::atomic::{AtomicBool, AtomicU64};
 use loom::sync::Arc;
 use netbase_runtime::sync::qsbr::OFFLINE;
-use netbase_runtime::sync::{CasWord, Word};
+use netbase_runtime::sync::Word;
 use netbase_runtime::tile::guests::GuestSlots;
 use netbase_runtime::tile::guests::SLOT_WORDS;
-
-struct LoomWord(AtomicU64);
-
-impl Word for LoomWord {
-    fn load(&self, order: Ordering) -> u64 {
-        self.0.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.0.store(value, order)
-    }
-    fn fence(order: Ordering) {
-        loom::sync::atomic::fence(order)
-    }
-}
-
-impl CasWord for LoomWord {
-    fn compare_exchange(
-        &self,
-        current: u64,
-        new: u64,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<u64, u64> {
-        self.0.compare_exchange(current, new, success, failure)
-    }
-}
 
 const OLD: u32 = 7;
 const NEW: u32 = 9;

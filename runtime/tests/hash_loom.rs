@@ -8,30 +8,16 @@
 //! longer (`LOOM_MAX_PREEMPTIONS=200`, i.e. unbounded, takes ~10 s for all but the longest
 //! model). Run with `--release`: loom is ~10x slower unoptimized.
 
-use core::sync::atomic::Ordering;
+mod loom_support;
+
+use loom_support::LoomWord;
 
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
-use netbase_runtime::sync::{SeqSlot, Word};
+use netbase_runtime::sync::SeqSlot;
 use netbase_runtime::tables::hash::{Lookup, Policy, SlotWriter, Slots, Upsert};
 use netbase_runtime::tables::hashfn::SeededHash;
 use netbase_runtime::SharedRow;
-
-/// Loom's atomic as the protocol's word (a local type, so the runtime's trait can be
-/// implemented for it).
-struct LoomWord(AtomicU64);
-
-impl Word for LoomWord {
-    fn load(&self, order: Ordering) -> u64 {
-        self.0.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.0.store(value, order)
-    }
-    fn fence(order: Ordering) {
-        loom::sync::atomic::fence(order)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, SharedRow)]
 #[repr(C)]

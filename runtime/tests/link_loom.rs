@@ -15,30 +15,15 @@
 //! this thread makes after the load), so the consumer's release store of its progress, which
 //! keeps its copy's loads before the producer's rewrite, would pass here even if relaxed.
 
-use core::sync::atomic::Ordering;
+mod loom_support;
+
+use loom_support::LoomWord;
 
 use loom::sync::atomic::AtomicU64;
 use loom::sync::Arc;
 use netbase_runtime::link::{
     Consumer, ConsumerOptions, Geometry, LinkError, Mode, Poll, Producer, Ring,
 };
-use netbase_runtime::sync::Word;
-
-/// Loom's atomic as the protocol's word (a local type, so the runtime's trait can be
-/// implemented for it).
-struct LoomWord(AtomicU64);
-
-impl Word for LoomWord {
-    fn load(&self, order: Ordering) -> u64 {
-        self.0.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.0.store(value, order)
-    }
-    fn fence(order: Ordering) {
-        loom::sync::atomic::fence(order)
-    }
-}
 
 const FRAME: u32 = 16;
 

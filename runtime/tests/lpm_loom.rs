@@ -13,12 +13,14 @@
 //! `sync::qsbr`, not checked here; everything else in these protocols is (each model fails
 //! when the fence or ordering it is about is removed).
 
+mod loom_support;
+
 use core::sync::atomic::Ordering;
+use loom_support::LoomWord;
 
 use loom::sync::atomic::{AtomicU16, AtomicU64};
 use loom::sync::Arc;
 use netbase_runtime::sync::qsbr::{min_epoch_fenced, EpochClock, QsbrReader, RetireQueue};
-use netbase_runtime::sync::Word;
 use netbase_runtime::tables::lpm::{Cell16, Levels, GROUP_BIT};
 
 struct LoomCell(AtomicU16);
@@ -28,20 +30,6 @@ impl Cell16 for LoomCell {
         self.0.load(order)
     }
     fn store(&self, value: u16, order: Ordering) {
-        self.0.store(value, order)
-    }
-    fn fence(order: Ordering) {
-        loom::sync::atomic::fence(order)
-    }
-}
-
-struct LoomWord(AtomicU64);
-
-impl Word for LoomWord {
-    fn load(&self, order: Ordering) -> u64 {
-        self.0.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
         self.0.store(value, order)
     }
     fn fence(order: Ordering) {
