@@ -528,6 +528,7 @@ impl Plan {
                     dst_addr.map(|a| format!(", dst {a}")).unwrap_or_default()
                 ),
                 TileParams::UdpEcho { udp_port } => format!("udp port {udp_port}"),
+                TileParams::App { app } => format!("app {app}"),
             };
             s.push_str(&format!(
                 "  {:<14} {:<9} {params}\n",

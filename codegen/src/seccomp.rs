@@ -28,7 +28,8 @@ pub fn policy_for(kind: TileKind) -> Policy {
     rules.extend(match kind {
         TileKind::Net => net(),
         TileKind::Netlink => netlink(),
-        TileKind::UdpEcho => Vec::new(),
+        // Application tiles talk through shared memory only, like the echo tile.
+        TileKind::UdpEcho | TileKind::App => Vec::new(),
     });
     Policy { rules }
 }

@@ -252,7 +252,7 @@ const CASES: &[Case] = &[
         headline: Headline::Is("topology_unknown_tile_key.toml:25:1: unknown key `interfce`"),
         expected: Is(Some(
             "one of `name`, `kind`, `count`, `maps`, `user`, `restart`, `interface`, `xdp_mode`, \
-             `dst_addr`, `udp_port`, `probe`",
+             `dst_addr`, `udp_port`, `probe`, `app`",
         )),
         count: Is(1),
         fix: ("interfce = ", "interface = "),
@@ -381,6 +381,17 @@ const CASES: &[Case] = &[
         expected: Is(Some("one of interface, xdp_mode, dst_addr")),
         count: Is(1),
         fix: ("udp_port = 7000\nmaps = { netbase", "maps = { netbase"),
+    },
+    Case {
+        file: "topology_app_without_app.toml",
+        headline: Headline::Is(
+            "topology_app_without_app.toml:62:8: app tile `mine` needs an `app`",
+        ),
+        expected: Is(Some(
+            "app = \"<name the binary registers the application under>\"",
+        )),
+        count: Is(1),
+        fix: ("kind = \"app\"\n", "kind = \"app\"\napp = \"mine\"\n"),
     },
     Case {
         file: "topology_missing_schema.toml",

@@ -95,7 +95,10 @@ pub(crate) fn read_tile<'p>(name: &str, plan: &'p Plan, tile: &'p TilePlan) -> T
         reading.status = Some(status.snapshot());
     }
     if let Some(metrics) = region(ObjectKind::Metrics).and_then(|r| MetricsReader::new(r).ok()) {
-        reading.values = metrics.read(kinds::metric_defs(tile.kind));
+        // Without the schema (an app this binary lacks) the values cannot be labelled.
+        if let Ok(defs) = kinds::metric_defs(tile) {
+            reading.values = metrics.read(defs);
+        }
     }
     reading
 }

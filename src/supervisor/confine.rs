@@ -58,7 +58,11 @@ pub fn confine(me: &TilePlan, tile: &dyn Tile, joined: &[Joined]) -> Result<Stri
     .map_err(|e| format!("dropping privileges: {e}"))?;
     let fds = FdBindings::discover().map_err(|e| format!("seccomp descriptors: {e}"))?;
     seccomp::install(&me.seccomp, &fds).map_err(|e| format!("seccomp filter: {e}"))?;
-    Ok(report.to_string())
+    // The report was taken before the filter went in (its `seccomp=` is the mode then).
+    Ok(format!(
+        "{report}; then seccomp filter of {} rules",
+        me.seccomp.rules.len()
+    ))
 }
 
 /// The fault `me` was asked to inject, if any.

@@ -12,7 +12,7 @@
 
 mod confine;
 pub mod kinds;
-mod links;
+pub(crate) mod links;
 mod run;
 mod tile_main;
 pub mod xdp;

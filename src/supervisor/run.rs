@@ -49,14 +49,11 @@ pub fn supervise(opts: &RunOptions) -> i32 {
             return crate::cli::EXIT_INVALID;
         }
     };
-    if let Some(t) = plan.tiles.iter().find(|t| !kinds::is_available(t.kind)) {
-        eprintln!(
-            "netbase run: tile kind {} is not available yet (tile {} in {})",
-            t.kind.name(),
-            t.instance,
-            opts.topology.display()
-        );
-        return crate::cli::EXIT_INVALID;
+    for t in &plan.tiles {
+        if let Err(e) = kinds::check_available(t) {
+            eprintln!("netbase run: {e} ({})", opts.topology.display());
+            return crate::cli::EXIT_INVALID;
+        }
     }
     if let Err(e) = super::validate_instance_name(&opts.name, &plan) {
         eprintln!("netbase run: {e}");

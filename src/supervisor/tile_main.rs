@@ -58,9 +58,7 @@ fn run_inner(opts: &TileOptions) -> Result<i32, String> {
         .iter()
         .find(|t| t.instance == opts.instance)
         .ok_or_else(|| format!("the plan has no tile instance {}", opts.instance))?;
-    if !kinds::is_available(me.kind) {
-        return Err(format!("tile kind {} is not available yet", me.kind.name()));
-    }
+    kinds::check_available(me)?;
 
     let mut joined = Vec::with_capacity(me.joins.len());
     for j in &me.joins {
@@ -135,7 +133,12 @@ fn run_inner(opts: &TileOptions) -> Result<i32, String> {
         }
     };
     match super::confine::confine(me, tile.as_ref(), &joined) {
-        Ok(report) => eprintln!("netbase tile {}: confined: {report}", opts.instance),
+        Ok(report) => {
+            // One write: tiles share the supervisor's stderr, and a line written in pieces
+            // interleaves with theirs.
+            let line = format!("netbase tile {}: confined: {report}\n", opts.instance);
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        }
         Err(e) => {
             status.set_last_error(1);
             status.set_state(TileState::Failed);

@@ -3,6 +3,7 @@
 pub mod parser;
 pub mod plan_code;
 pub mod schema_code;
+pub mod stem_code;
 
 use crate::schema::{Source, SourcePath};
 

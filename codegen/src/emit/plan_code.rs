@@ -88,7 +88,7 @@ pub fn emit(topo: &Topology, plan: &Plan) -> TokenStream {
             }
         }
     });
-    let _ = topo;
+    let stems = super::stem_code::emit(topo);
     quote! {
         /// Name of the topology this plan was generated from.
         pub const TOPOLOGY: &str = #name;
@@ -100,5 +100,6 @@ pub fn emit(topo: &Topology, plan: &Plan) -> TokenStream {
         pub mod workspaces { #(#workspaces)* }
         /// Links and their ring geometry.
         pub mod links { #(#links)* }
+        #stems
     }
 }

@@ -67,16 +67,25 @@ pub enum TileKind {
     Net,
     /// Application tile that echoes UDP datagrams.
     UdpEcho,
+    /// A user's application tile: its code is the `app` registered in the binary that runs the
+    /// topology, driven by the stem `netbase-codegen` emits for it from this topology.
+    App,
 }
 
 impl TileKind {
-    pub const ALL: [TileKind; 3] = [TileKind::Netlink, TileKind::Net, TileKind::UdpEcho];
+    pub const ALL: [TileKind; 4] = [
+        TileKind::Netlink,
+        TileKind::Net,
+        TileKind::UdpEcho,
+        TileKind::App,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             TileKind::Netlink => "netlink",
             TileKind::Net => "net",
             TileKind::UdpEcho => "udp_echo",
+            TileKind::App => "app",
         }
     }
 
@@ -117,6 +126,10 @@ pub enum TileParams {
     },
     UdpEcho {
         udp_port: u16,
+    },
+    App {
+        /// The registered application (see `netbase::app`).
+        app: String,
     },
 }
 

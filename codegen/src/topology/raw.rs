@@ -61,6 +61,8 @@ pub struct RawTile {
     pub udp_port: Option<Spanned<i64>>,
     #[serde(default)]
     pub probe: Option<Spanned<String>>,
+    #[serde(default)]
+    pub app: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -277,7 +277,7 @@ fn resolve_tile(
 fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
     // Parameters that belong to other kinds are errors, not silently ignored.
     type Param<'a> = (&'a str, Option<Range<usize>>, &'a [TileKind]);
-    let all: [Param; 5] = [
+    let all: [Param; 6] = [
         (
             "interface",
             t.interface.as_ref().map(|v| v.span()),
@@ -303,6 +303,7 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
             t.probe.as_ref().map(|v| v.span()),
             &[TileKind::Netlink],
         ),
+        ("app", t.app.as_ref().map(|v| v.span()), &[TileKind::App]),
     ];
     for (key, span, kinds) in all {
         if let Some(span) = span {
@@ -411,6 +412,20 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
                 udp_port: p.clamp(0, 65535) as u16,
             }
         }
+        TileKind::App => {
+            let Some(app) = &t.app else {
+                cx.err(
+                    t.name.span(),
+                    format!("app tile `{}` needs an `app`", t.name.get_ref()),
+                    "app = \"<name the binary registers the application under>\"",
+                );
+                return TileParams::App { app: String::new() };
+            };
+            check_name(cx, app, "app name");
+            TileParams::App {
+                app: app.get_ref().clone(),
+            }
+        }
     };
     params
 }
@@ -420,6 +435,7 @@ fn all_keys_for(kind: TileKind) -> Vec<&'static str> {
         TileKind::Netlink => vec!["probe"],
         TileKind::Net => vec!["interface", "xdp_mode", "dst_addr"],
         TileKind::UdpEcho => vec!["udp_port"],
+        TileKind::App => vec!["app"],
     }
 }
 

@@ -127,6 +127,24 @@ impl<'a, W: Word> Producer<'a, W> {
         }
     }
 
+    /// Reloads the consumer's progress and returns the credit it leaves (what
+    /// [`credit`](Self::credit) says after it). For loops that gate their reading on credit:
+    /// the cached figure only moves on a publish that meets a full ring, so without this a
+    /// loop that stopped reading at zero credit would never look again.
+    pub fn refresh_credit(&mut self) -> u64 {
+        if let Some(fseq) = self.fseq {
+            let f = fseq.load(Relaxed);
+            // Same pairing as in `publish`: slots below `f` were copied out by the consumer.
+            W::fence(Acquire);
+            // A word beyond what was published is corrupt; `publish` reports it. Progress is
+            // only taken forward here, so a restarted consumer cannot take credit back.
+            if f <= self.seq && f > self.credit {
+                self.credit = f;
+            }
+        }
+        self.credit()
+    }
+
     /// Sequence number the next frame will get (= frames published on this ring).
     pub fn next_seq(&self) -> u64 {
         self.seq

@@ -14,21 +14,23 @@ use netbase_runtime::workspace::{Access, Workspace};
 
 pub use netlink::netlink_metric;
 
-/// Whether this build has a tile implementation for `kind`; `netbase run` refuses topologies
-/// with any other kind before creating anything.
-pub fn is_available(kind: TileKind) -> bool {
-    match kind {
-        TileKind::Netlink | TileKind::Net | TileKind::UdpEcho => true,
+/// Whether this binary can run `tile` (an app tile needs its application registered);
+/// `netbase run` refuses topologies with any other tile before creating anything.
+pub fn check_available(tile: &TilePlan) -> Result<(), String> {
+    match tile.kind {
+        TileKind::Netlink | TileKind::Net | TileKind::UdpEcho => Ok(()),
+        TileKind::App => crate::app::find(tile).map(|_| ()),
     }
 }
 
-/// The metric schema of `kind` (what `netbase metrics` labels the counters with).
-pub fn metric_defs(kind: TileKind) -> &'static [MetricDef] {
-    match kind {
+/// The metric schema of `tile` (what `netbase metrics` labels the counters with).
+pub fn metric_defs(tile: &TilePlan) -> Result<&'static [MetricDef], String> {
+    Ok(match tile.kind {
         TileKind::Netlink => netlink::METRICS,
         TileKind::Net => net::metrics(),
         TileKind::UdpEcho => echo::METRICS,
-    }
+        TileKind::App => crate::app::find(tile)?.metrics,
+    })
 }
 
 /// One workspace a tile process joined, with its plan entry.
@@ -129,6 +131,7 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         TileKind::Netlink => netlink::build(ctx),
         TileKind::Net => net::build(ctx),
         TileKind::UdpEcho => echo::build(ctx),
+        TileKind::App => (crate::app::find(ctx.me)?.build)(ctx),
     }
 }
 
