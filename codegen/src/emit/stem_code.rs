@@ -81,7 +81,26 @@ fn stem(
         let i = Literal::usize_unsuffixed(i);
         quote! { #i => hooks.#h(outs, from, ctl, frame), }
     });
+    // The dispatch closure: a match over the inputs, or (none) a refusal of any frame.
+    let dispatch = if handlers.is_empty() {
+        quote! {
+            |link: usize, _: u32, _: u32, _: &[u8]| -> Result<(), TileError> {
+                Err(TileError::new(2, format!("no input link {link}")))
+            }
+        }
+    } else {
+        quote! {
+            |link: usize, from: u32, ctl: u32, frame: &[u8]| match link {
+                #(#arms)*
+                other => Err(TileError::new(2, format!("no input link {other}"))),
+            }
+        }
+    };
     let out_fields: Vec<Ident> = out_names.iter().map(|n| name_ident(n)).collect();
+    let credit = match out_fields.split_first() {
+        None => quote! { u64::MAX },
+        Some((first, rest)) => quote! { self.#first.credit() #(.min(self.#rest.credit()))* },
+    };
     let out_docs = outputs.iter().map(|l| {
         format!(
             " Link `{}` to tile `{}` ({:?}, {} frames of at most {} bytes).",
@@ -139,7 +158,7 @@ fn stem(
                 /// Frames every output can take now (the least of them); unbounded without
                 /// outputs.
                 pub fn credit(&mut self) -> u64 {
-                    u64::MAX #(.min(self.#out_fields.credit()))*
+                    #credit
                 }
             }
 
@@ -184,13 +203,7 @@ fn stem(
                 fn poll(&mut self, _ctx: &TileContext<'_>) -> Result<usize, TileError> {
                     let credit = self.outs.credit();
                     let (hooks, outs) = (&mut self.hooks, &mut self.outs);
-                    let read = self.core.poll(credit, |link, from, ctl, frame| {
-                        let _ = (&from, &ctl, &frame);
-                        match link {
-                            #(#arms)*
-                            other => Err(TileError::new(2, format!("no input link {other}"))),
-                        }
-                    })?;
+                    let read = self.core.poll(credit, #dispatch)?;
                     Ok(read + hooks.after_inputs(outs)?)
                 }
 
