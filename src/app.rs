@@ -30,6 +30,10 @@ pub use netbase_runtime::tile::{MetricDef, MetricKind, Tile, TileContext, TileEr
 
 pub use crate::supervisor::kinds::BuildContext;
 use crate::supervisor::links;
+/// The frames on the links between net tiles and application tiles with a `udp_port`: one UDP
+/// datagram each, with the peer's and the local address and port. A reply names the peer it
+/// goes to; the net tile routes it with the netbase.
+pub use netbase_tiles::net_tile::app_frame as datagram;
 
 /// Builds an application's tile over the workspaces its process joined.
 pub type BuildFn = for<'a> fn(&BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String>;
@@ -68,7 +72,7 @@ pub fn main_with(apps: Vec<App>) -> i32 {
 
 /// The registered application that `tile` (an app tile) names.
 pub(crate) fn find(tile: &TilePlan) -> Result<&'static App, String> {
-    let TileParams::App { app } = &tile.params else {
+    let TileParams::App { app, .. } = &tile.params else {
         return Err(format!("tile {} is not an app tile", tile.instance));
     };
     let apps = APPS.get().map(Vec::as_slice).unwrap_or_default();

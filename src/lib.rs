@@ -33,6 +33,10 @@ pub mod plans {
     pub mod pipeline {
         include!(concat!(env!("OUT_DIR"), "/pipeline_plan.rs"));
     }
+    /// `schema/topologies/shout.toml`: a UDP application tile next to a net tile.
+    pub mod shout {
+        include!(concat!(env!("OUT_DIR"), "/shout_plan.rs"));
+    }
     /// `schema/topologies/multiqueue.toml`.
     pub mod multiqueue {
         include!(concat!(env!("OUT_DIR"), "/multiqueue_plan.rs"));

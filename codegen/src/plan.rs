@@ -528,7 +528,10 @@ impl Plan {
                     dst_addr.map(|a| format!(", dst {a}")).unwrap_or_default()
                 ),
                 TileParams::UdpEcho { udp_port } => format!("udp port {udp_port}"),
-                TileParams::App { app } => format!("app {app}"),
+                TileParams::App { app, udp_port } => match udp_port {
+                    Some(p) => format!("app {app}, udp port {p}"),
+                    None => format!("app {app}"),
+                },
             };
             s.push_str(&format!(
                 "  {:<14} {:<9} {params}\n",

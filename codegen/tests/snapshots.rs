@@ -27,7 +27,7 @@ fn layout_canonical_text() {
 
 #[test]
 fn topology_plans() {
-    for name in ["default", "netlink", "multiqueue", "pipeline"] {
+    for name in ["default", "netlink", "multiqueue", "pipeline", "shout"] {
         let topo = Topology::load(&repo().join(format!("schema/topologies/{name}.toml")))
             .unwrap_or_else(|d| panic!("{d}"));
         let plan = Plan::build(&topo);

@@ -26,7 +26,7 @@ pub fn emit(topo: &Topology) -> TokenStream {
         .enumerate()
         .filter(|(_, t)| t.kind == TileKind::App)
         .map(|(ti, t)| {
-            let TileParams::App { app } = &t.params else {
+            let TileParams::App { app, .. } = &t.params else {
                 return TokenStream::new();
             };
             let inputs: Vec<&crate::topology::LinkDef> =

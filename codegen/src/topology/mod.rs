@@ -130,7 +130,21 @@ pub enum TileParams {
     App {
         /// The registered application (see `netbase::app`).
         app: String,
+        /// Net tiles deliver the datagrams for this UDP port on their links to the tile.
+        #[serde(default)]
+        udp_port: Option<u16>,
     },
+}
+
+impl TileParams {
+    /// The UDP port whose datagrams net tiles hand to this tile (application tiles).
+    pub fn udp_port(&self) -> Option<u16> {
+        match self {
+            TileParams::UdpEcho { udp_port } => Some(*udp_port),
+            TileParams::App { udp_port, .. } => *udp_port,
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

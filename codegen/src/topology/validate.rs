@@ -296,7 +296,7 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
         (
             "udp_port",
             t.udp_port.as_ref().map(|v| v.span()),
-            &[TileKind::UdpEcho],
+            &[TileKind::UdpEcho, TileKind::App],
         ),
         (
             "probe",
@@ -400,16 +400,8 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
                 );
                 return TileParams::UdpEcho { udp_port: 0 };
             };
-            let p = *port.get_ref();
-            if !(1..=65535).contains(&p) {
-                cx.err(
-                    port.span(),
-                    format!("UDP port {p} is out of range"),
-                    "1..=65535",
-                );
-            }
             TileParams::UdpEcho {
-                udp_port: p.clamp(0, 65535) as u16,
+                udp_port: udp_port(cx, port),
             }
         }
         TileKind::App => {
@@ -419,15 +411,32 @@ fn resolve_params(cx: &mut Ctx, t: &RawTile, kind: TileKind) -> TileParams {
                     format!("app tile `{}` needs an `app`", t.name.get_ref()),
                     "app = \"<name the binary registers the application under>\"",
                 );
-                return TileParams::App { app: String::new() };
+                return TileParams::App {
+                    app: String::new(),
+                    udp_port: None,
+                };
             };
             check_name(cx, app, "app name");
             TileParams::App {
                 app: app.get_ref().clone(),
+                udp_port: t.udp_port.as_ref().map(|p| udp_port(cx, p)),
             }
         }
     };
     params
+}
+
+/// A `udp_port` value, reported when out of range.
+fn udp_port(cx: &mut Ctx, port: &Spanned<i64>) -> u16 {
+    let p = *port.get_ref();
+    if !(1..=65535).contains(&p) {
+        cx.err(
+            port.span(),
+            format!("UDP port {p} is out of range"),
+            "1..=65535",
+        );
+    }
+    p.clamp(0, 65535) as u16
 }
 
 fn all_keys_for(kind: TileKind) -> Vec<&'static str> {
@@ -435,7 +444,7 @@ fn all_keys_for(kind: TileKind) -> Vec<&'static str> {
         TileKind::Netlink => vec!["probe"],
         TileKind::Net => vec!["interface", "xdp_mode", "dst_addr"],
         TileKind::UdpEcho => vec!["udp_port"],
-        TileKind::App => vec!["app"],
+        TileKind::App => vec!["app", "udp_port"],
     }
 }
 

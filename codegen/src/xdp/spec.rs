@@ -89,16 +89,13 @@ impl XdpSpec {
                 continue;
             };
             let peer = plan.tiles.iter().find(|t| &t.instance == peer);
-            if let Some(TilePlan {
-                params: TileParams::UdpEcho { udp_port },
-                instance,
-                ..
-            }) = peer
+            if let Some((udp_port, instance)) =
+                peer.and_then(|t| Some((t.params.udp_port()?, &t.instance)))
             {
-                if *udp_port == 0 {
+                if udp_port == 0 {
                     return Err(format!("tile `{instance}` has UDP port 0"));
                 }
-                ports.insert(*udp_port);
+                ports.insert(udp_port);
             }
         }
         if ports.len() > MAX_UDP_PORTS {

@@ -171,10 +171,7 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
     let mut solicit = None;
     for l in &links {
         let consumer = ctx.plan.tiles.iter().find(|t| t.name == l.consumer);
-        let port = consumer.and_then(|t| match &t.params {
-            TileParams::UdpEcho { udp_port } => Some(*udp_port),
-            _ => None,
-        });
+        let port = consumer.and_then(|t| t.params.udp_port());
         let producer = super::super::links::producer(ctx.plan, ctx.me, ctx.joined, &l.name)?;
         match port {
             Some(port) => apps.push((port, producer)),

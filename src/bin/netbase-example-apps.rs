@@ -1,16 +1,20 @@
-//! An application binary built on netbase, and the example of one: it runs the topology
-//! `schema/topologies/pipeline.toml`, whose three `kind = "app"` tiles are implemented here
-//! against the stems netbase-codegen emitted from that file (`netbase::plans::pipeline::stems`;
-//! a user's crate gets the same from its own `build.rs`). Everything else — `run`, `metrics`,
-//! the tile processes, confinement — is netbase's command line.
+//! An application binary built on netbase, and the example of one. It implements the
+//! `kind = "app"` tiles of two topologies against the stems netbase-codegen emitted from them
+//! (`netbase::plans::*::stems`; a user's crate gets the same from its own `build.rs`):
+//! - `schema/topologies/pipeline.toml`: `gen` → `relay` → `sink`, numbers over shared memory;
+//! - `schema/topologies/shout.toml`: `shout`, a UDP service behind a net tile.
+//!
+//! Everything else — `run`, `metrics`, the tile processes, confinement — is netbase's command
+//! line:
 //!
 //! ```text
-//! netbase-pipeline run schema/topologies/pipeline.toml --name pipe
-//! netbase-pipeline metrics --name pipe
+//! netbase-example-apps run schema/topologies/pipeline.toml --name pipe
+//! netbase-example-apps metrics --name pipe
 //! ```
 
-use netbase::app::{App, BuildContext, MetricDef, MetricKind, Tile, TileError};
+use netbase::app::{datagram, App, BuildContext, MetricDef, MetricKind, Tile, TileError};
 use netbase::plans::pipeline::stems::{gen, relay, sink};
+use netbase::plans::shout::stems::shout;
 
 fn main() {
     std::process::exit(netbase::app::main_with(apps()));
@@ -21,6 +25,7 @@ fn apps() -> Vec<App> {
         gen::app::<Gen>(build_gen),
         relay::app::<Relay>(build_relay),
         sink::app::<Sink>(build_sink),
+        shout::app::<Shout>(build_shout),
     ]
 }
 
@@ -152,6 +157,61 @@ impl sink::Hooks for Sink {
     fn housekeeping(&mut self, metrics: &mut [u64]) -> Result<(), TileError> {
         metrics[0] = self.seen;
         metrics[1] = self.out_of_order;
+        Ok(())
+    }
+}
+
+/// Answers every datagram with its payload in upper case.
+#[derive(Default)]
+struct Shout {
+    answered: u64,
+    malformed: u64,
+    buf: Vec<u8>,
+}
+
+fn build_shout<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
+    shout::build(ctx, Shout::default())
+}
+
+impl shout::Hooks for Shout {
+    const METRICS: &'static [MetricDef] = &[
+        counter("shout_answered_total", "Datagrams answered."),
+        counter(
+            "shout_malformed_total",
+            "Frames from the net tile that were not datagrams (dropped).",
+        ),
+    ];
+
+    fn on_requests(
+        &mut self,
+        outs: &mut shout::Outs<'_>,
+        _from: u32,
+        ctl: u32,
+        frame: &[u8],
+    ) -> Result<(), TileError> {
+        let Ok(request) = datagram::decode(frame) else {
+            self.malformed += 1;
+            return Ok(());
+        };
+        let loud = request.payload.to_ascii_uppercase();
+        // Back to where it came from, from the address and port it was sent to.
+        let reply = datagram::AppFrame {
+            payload: &loud,
+            ..request
+        };
+        self.buf.resize(frame.len(), 0);
+        let len = datagram::encode(&mut self.buf, &reply)
+            .map_err(|e| TileError::new(4, format!("encoding a reply: {e:?}")))?;
+        outs.replies
+            .publish(&self.buf[..len], ctl)?
+            .map_err(|_| TileError::new(5, "output full despite the stem's credit"))?;
+        self.answered += 1;
+        Ok(())
+    }
+
+    fn housekeeping(&mut self, metrics: &mut [u64]) -> Result<(), TileError> {
+        metrics[0] = self.answered;
+        metrics[1] = self.malformed;
         Ok(())
     }
 }
