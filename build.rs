@@ -5,7 +5,7 @@ use std::path::Path;
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut builder = netbase_codegen::Builder::new();
-    for name in ["default", "netlink", "multiqueue", "pipeline", "shout"] {
+    for name in ["default", "netlink", "multiqueue"] {
         builder = builder.topology(root.join(format!("schema/topologies/{name}.toml")));
     }
     if let Err(e) = builder.compile() {

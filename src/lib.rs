@@ -5,10 +5,6 @@
 //! `netbase-macros` (derive checks), `netbase-runtime` (shared memory, tables, I/O),
 //! `netbase-uapi` (kernel bindings) and `netbase-tiles` (the tiles).
 
-// The emitted stems name `::netbase::app`; inside this crate (its own shipped topologies) that
-// path needs the crate to know itself by name.
-extern crate self as netbase;
-
 pub mod app;
 pub mod bench;
 pub mod cli;
@@ -28,14 +24,6 @@ pub mod plans {
     /// `schema/topologies/netlink.toml`.
     pub mod netlink {
         include!(concat!(env!("OUT_DIR"), "/netlink_plan.rs"));
-    }
-    /// `schema/topologies/pipeline.toml`: application tiles, with their emitted stems.
-    pub mod pipeline {
-        include!(concat!(env!("OUT_DIR"), "/pipeline_plan.rs"));
-    }
-    /// `schema/topologies/shout.toml`: a UDP application tile next to a net tile.
-    pub mod shout {
-        include!(concat!(env!("OUT_DIR"), "/shout_plan.rs"));
     }
     /// `schema/topologies/multiqueue.toml`.
     pub mod multiqueue {

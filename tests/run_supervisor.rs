@@ -344,3 +344,25 @@ fn a_missing_net_interface_fails_the_start_and_leaves_nothing() {
     assert!(!inst.dir().exists());
     assert!(inst.shm_files().is_empty());
 }
+
+#[test]
+fn app_tiles_need_a_binary_that_has_their_apps() {
+    // The example application crate's topology: `netbase` itself registers no applications,
+    // so it refuses before creating anything and says which binary to use.
+    let inst = Instance::new('a');
+    let topology =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/apps/topologies/pipeline.toml");
+    let out = inst
+        .command(&["run", topology.to_str().unwrap(), "--name", &inst.name])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("runs app \"gen\", which this binary does not have (it has: none)")
+            && err.contains("run the topology with the binary built from it"),
+        "{err}"
+    );
+    assert!(!inst.dir().exists());
+    assert!(inst.shm_files().is_empty());
+}

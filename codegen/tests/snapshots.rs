@@ -27,8 +27,17 @@ fn layout_canonical_text() {
 
 #[test]
 fn topology_plans() {
-    for name in ["default", "netlink", "multiqueue", "pipeline", "shout"] {
-        let topo = Topology::load(&repo().join(format!("schema/topologies/{name}.toml")))
+    // The shipped topologies, and the example application crate's (their plans carry the
+    // emitted stems of app tiles).
+    let topologies = [
+        ("default", "schema/topologies"),
+        ("netlink", "schema/topologies"),
+        ("multiqueue", "schema/topologies"),
+        ("pipeline", "examples/apps/topologies"),
+        ("shout", "examples/apps/topologies"),
+    ];
+    for (name, dir) in topologies {
+        let topo = Topology::load(&repo().join(format!("{dir}/{name}.toml")))
             .unwrap_or_else(|d| panic!("{d}"));
         let plan = Plan::build(&topo);
         insta::assert_snapshot!(format!("plan_{name}.txt"), plan.render());

@@ -1,20 +1,31 @@
-//! An application binary built on netbase, and the example of one. It implements the
-//! `kind = "app"` tiles of two topologies against the stems netbase-codegen emitted from them
-//! (`netbase::plans::*::stems`; a user's crate gets the same from its own `build.rs`):
-//! - `schema/topologies/pipeline.toml`: `gen` → `relay` → `sink`, numbers over shared memory;
-//! - `schema/topologies/shout.toml`: `shout`, a UDP service behind a net tile.
+//! A user's application binary built on netbase. It implements the `kind = "app"` tiles of two
+//! topologies against the stems its `build.rs` had netbase-codegen emit from them:
+//! - `topologies/pipeline.toml`: `gen` → `relay` → `sink`, numbers over shared memory;
+//! - `topologies/shout.toml`: `shout`, a UDP service behind a net tile.
 //!
 //! Everything else — `run`, `metrics`, the tile processes, confinement — is netbase's command
 //! line:
 //!
 //! ```text
-//! netbase-example-apps run schema/topologies/pipeline.toml --name pipe
+//! netbase-example-apps run examples/apps/topologies/pipeline.toml --name pipe
 //! netbase-example-apps metrics --name pipe
 //! ```
 
 use netbase::app::{datagram, App, BuildContext, MetricDef, MetricKind, Tile, TileError};
-use netbase::plans::pipeline::stems::{gen, relay, sink};
-use netbase::plans::shout::stems::shout;
+use plans::pipeline::stems::{gen, relay, sink};
+use plans::shout::stems::shout;
+
+/// The plans and stems build.rs generated from `topologies/`.
+mod plans {
+    #[allow(dead_code)] // the plan constants are there for whoever needs them
+    pub mod pipeline {
+        include!(concat!(env!("OUT_DIR"), "/pipeline_plan.rs"));
+    }
+    #[allow(dead_code)]
+    pub mod shout {
+        include!(concat!(env!("OUT_DIR"), "/shout_plan.rs"));
+    }
+}
 
 fn main() {
     std::process::exit(netbase::app::main_with(apps()));

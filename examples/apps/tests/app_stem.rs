@@ -1,16 +1,15 @@
 //! Application tiles on emitted stems, end to end: `netbase-example-apps` (an application binary,
-//! `src/bin/netbase-example-apps.rs`) runs `schema/topologies/pipeline.toml`, whose three app tiles
+//! `src/main.rs` of this crate) runs `topologies/pipeline.toml`, whose three app tiles
 //! are driven by the stems netbase-codegen emitted from that file. Checked from the outside
 //! through `netbase-example-apps metrics`: every number arrives doubled and in order over two
-//! reliable links, the per-link counters agree, and SIGTERM removes everything. Also: a binary
-//! without the applications refuses the topology, and a stem generated from another shape of
-//! the topology refuses to run instead of misrouting frames.
+//! reliable links, the per-link counters agree, and SIGTERM removes everything. Also: a stem
+//! generated from another shape of the topology refuses to run instead of misrouting frames,
+//! and a UDP app tile answers clients through a net tile. (That `netbase` itself, which has
+//! no applications, refuses these topologies is tested in the root crate.)
 //!
 //! No namespaces and no root needed (shared memory and processes only). Every test has its own
 //! instance name and run directory, stops only the supervisor it started, and removes its
 //! files, also on failure.
-
-mod support;
 
 use std::collections::HashMap;
 use std::fs;
@@ -19,11 +18,31 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const PIPELINE: &str = env!("CARGO_BIN_EXE_netbase-example-apps");
-const NETBASE: &str = env!("CARGO_BIN_EXE_netbase");
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// This crate's directory.
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// How the example topologies name the shipped schema (relative to `topologies/`).
+const SCHEMA_LINE: &str = "schema = \"../../../schema/netbase.toml\"";
+
+fn shipped_schema() -> PathBuf {
+    repo().join("../../schema/netbase.toml")
+}
+
+/// The shm files of instance `name` (workspaces are named `netbase-NAME.…`).
+fn instance_shm_files(name: &str) -> Vec<String> {
+    let prefix = format!("netbase-{name}.");
+    fs::read_dir(netbase_runtime::workspace::DEFAULT_SHM_DIR)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One instance of a topology under its own run directory.
@@ -143,7 +162,7 @@ impl Instance {
 
     fn assert_clean(&self) {
         assert_eq!(
-            support::instance_shm_files(&self.name),
+            instance_shm_files(&self.name),
             Vec::<String>::new(),
             "{}",
             self.log()
@@ -159,7 +178,7 @@ impl Drop for Instance {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for f in support::instance_shm_files(&self.name) {
+        for f in instance_shm_files(&self.name) {
             let _ = fs::remove_file(Path::new(netbase_runtime::workspace::DEFAULT_SHM_DIR).join(f));
         }
         let _ = fs::remove_dir_all(&self.root);
@@ -173,7 +192,7 @@ fn metric(m: &HashMap<String, f64>, key: &str) -> f64 {
 #[test]
 fn pipeline_of_app_tiles_delivers_every_frame_in_order() {
     let mut inst = Instance::new("p");
-    inst.start(PIPELINE, &repo().join("schema/topologies/pipeline.toml"));
+    inst.start(PIPELINE, &repo().join("topologies/pipeline.toml"));
     inst.wait_for("200,000 doubles at the sink", |m| {
         metric(m, "sink/netbase_pipeline_received_total") >= 200_000.0
     });
@@ -209,46 +228,16 @@ fn pipeline_of_app_tiles_delivers_every_frame_in_order() {
 }
 
 #[test]
-fn a_binary_without_the_apps_refuses_the_topology() {
-    let inst = Instance::new("n");
-    let out = inst
-        .command(
-            NETBASE,
-            &[
-                "run",
-                repo()
-                    .join("schema/topologies/pipeline.toml")
-                    .to_str()
-                    .unwrap(),
-                "--name",
-                &inst.name,
-            ],
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("runs app \"gen\", which this binary does not have (it has: none)"),
-        "{err}"
-    );
-    inst.assert_clean();
-}
-
-#[test]
 fn a_stem_from_another_shape_of_the_topology_refuses_to_run() {
     let mut inst = Instance::new("s");
     // The same tiles, but the sink's input link renamed: the binary's stems were generated
     // for `doubled`.
-    let text = fs::read_to_string(repo().join("schema/topologies/pipeline.toml"))
+    let text = fs::read_to_string(repo().join("topologies/pipeline.toml"))
         .unwrap()
         .replace("name = \"doubled\"", "name = \"twice\"")
         .replace(
-            "schema = \"../netbase.toml\"",
-            &format!(
-                "schema = \"{}\"",
-                repo().join("schema/netbase.toml").display()
-            ),
+            SCHEMA_LINE,
+            &format!("schema = \"{}\"", shipped_schema().display()),
         );
     let topology = inst.root.join("renamed.toml");
     fs::write(&topology, text).unwrap();
@@ -289,7 +278,10 @@ fn a_udp_app_tile_behind_a_net_tile_answers_clients() {
     .unwrap();
     let name = format!("nbapp-{}", std::process::id());
     let log = std::env::temp_dir().join(format!("netbase-{name}.log"));
-    let topology = fs::read_to_string(repo().join("schema/topologies/shout.toml")).unwrap();
+    // The demo's instance runs the topology next to the embedded copy of the shipped schema.
+    let topology = fs::read_to_string(repo().join("topologies/shout.toml"))
+        .unwrap()
+        .replace(SCHEMA_LINE, "schema = \"../netbase.toml\"");
     let mut instance = Demo::start_topology(
         sandbox.server(),
         &name,
