@@ -45,3 +45,26 @@ fn topology_plans() {
         insta::assert_snapshot!(format!("plan_{name}.rs"), code);
     }
 }
+
+#[test]
+fn topology_names_that_are_rust_keywords_emit_code_that_parses() {
+    // Links called `type` and `self`, a tile called `match` (found by the topology fuzzer).
+    let path = repo().join("fuzz/regressions/topology_parse/keyword_link_names.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let schema = shipped_schema();
+    let topo = Topology::parse(
+        &netbase_codegen::SourceFile::new(path.display().to_string(), &text),
+        Some(&schema),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let plan = Plan::build(&topo);
+    let code = emit::format("plan", emit::plan_code::emit(&topo, &plan)).expect("emits");
+    for expected in [
+        "pub mod r#type",
+        "pub mod r#match",
+        "fn on_type(",
+        "pub self_:",
+    ] {
+        assert!(code.contains(expected), "no `{expected}` in:\n{code}");
+    }
+}

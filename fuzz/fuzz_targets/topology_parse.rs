@@ -1,6 +1,7 @@
 //! Arbitrary bytes as a topology TOML, validated against the shipped schema (parsed once):
-//! validation must never panic, and for an accepted topology the plan must build, render, and
-//! survive a JSON round trip unchanged.
+//! validation must never panic, and for an accepted topology the plan must build, render,
+//! survive a JSON round trip unchanged, and its emitted code (constants and the stems of app
+//! tiles) must be Rust that parses.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -41,4 +42,8 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("plan JSON does not deserialize: {e}\n{json}"));
     assert_eq!(back, plan, "plan changed through JSON");
     assert_eq!(back.render(), rendered);
+
+    let code = netbase_codegen::emit::plan_code::emit(&topology, &plan);
+    netbase_codegen::emit::format("fuzz", code)
+        .unwrap_or_else(|e| panic!("emitted plan code: {e}"));
 });

@@ -7,32 +7,21 @@ use quote::{format_ident, quote};
 use crate::plan::{ObjectKind, Plan};
 use crate::topology::{LinkMode, Topology};
 
-fn ident_of(name: &str) -> proc_macro2::Ident {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format_ident!("{}", s)
+/// `name` with every character that cannot be in an identifier (`.` of instance names) as `_`.
+fn identifier_text(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
+/// A module name (keywords made usable: a link may be called `type`).
+fn ident_of(name: &str) -> proc_macro2::Ident {
+    super::name_ident(&identifier_text(name).to_ascii_lowercase())
+}
+
+/// A constant name (no upper-case keyword can come out of a topology name).
 fn const_of(name: &str) -> proc_macro2::Ident {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format_ident!("{}", s)
+    format_ident!("{}", identifier_text(name).to_ascii_uppercase())
 }
 
 pub fn emit(topo: &Topology, plan: &Plan) -> TokenStream {

@@ -4,19 +4,11 @@
 //! every frame to its handler. The generic parts (ring attachment, back-pressure, counters)
 //! are `netbase::app::StemCore`; what is emitted here is what only the topology knows.
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
+use super::name_ident;
 use crate::topology::{TileKind, TileParams, Topology};
-
-/// A field or module name for a topology identifier (raw when it is a Rust keyword).
-fn name_ident(name: &str) -> Ident {
-    if syn::parse_str::<Ident>(name).is_ok() {
-        Ident::new(name, Span::call_site())
-    } else {
-        Ident::new_raw(name, Span::call_site())
-    }
-}
 
 /// `pub mod stems { … }` for the app tiles of `topo`, or nothing when it has none.
 pub fn emit(topo: &Topology) -> TokenStream {
@@ -214,17 +206,5 @@ fn stem(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_ident;
-
-    #[test]
-    fn keywords_become_raw_identifiers() {
-        assert_eq!(name_ident("numbers").to_string(), "numbers");
-        assert_eq!(name_ident("type").to_string(), "r#type");
-        assert_eq!(name_ident("match").to_string(), "r#match");
     }
 }
