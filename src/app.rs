@@ -100,31 +100,32 @@ pub fn stem_metrics(
     inputs: &[&str],
     outputs: &[&str],
 ) -> &'static [MetricDef] {
+    const INPUT: [(&str, &str); 2] = [
+        ("frames_total", "Frames read from this input link."),
+        (
+            "lost_total",
+            "Frames of this input link lost to overruns (lossy links only).",
+        ),
+    ];
+    const OUTPUT: [(&str, &str); 2] = [
+        ("published_total", "Frames published on this output link."),
+        (
+            "backpressure_total",
+            "Publishes refused because this output link was full.",
+        ),
+    ];
     let mut defs = app.to_vec();
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    for l in inputs {
-        defs.push(MetricDef {
-            name: leak(format!("app_{l}_frames_total")),
-            help: "Frames read from this input link.",
-            kind: MetricKind::Counter,
-        });
-        defs.push(MetricDef {
-            name: leak(format!("app_{l}_lost_total")),
-            help: "Frames of this input link lost to overruns (lossy links only).",
-            kind: MetricKind::Counter,
-        });
-    }
-    for l in outputs {
-        defs.push(MetricDef {
-            name: leak(format!("app_{l}_published_total")),
-            help: "Frames published on this output link.",
-            kind: MetricKind::Counter,
-        });
-        defs.push(MetricDef {
-            name: leak(format!("app_{l}_backpressure_total")),
-            help: "Publishes refused because this output link was full.",
-            kind: MetricKind::Counter,
-        });
+    for (links, counters) in [(inputs, INPUT), (outputs, OUTPUT)] {
+        for l in links {
+            for (suffix, help) in counters {
+                let name = format!("app_{l}_{suffix}");
+                defs.push(MetricDef {
+                    name: Box::leak(name.into_boxed_str()),
+                    help,
+                    kind: MetricKind::Counter,
+                });
+            }
+        }
     }
     Box::leak(defs.into_boxed_slice())
 }

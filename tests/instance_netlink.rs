@@ -181,7 +181,7 @@ impl Instance {
     }
 
     fn shm_files(&self) -> Vec<String> {
-        support::instance_shm_files(&self.name)
+        netbase::supervisor::instance_shm_files(&self.name)
     }
 
     /// SIGTERM to the pid in the run directory's `supervisor.pid` (which must be our child),

@@ -169,7 +169,7 @@ impl Instance {
     }
 
     fn shm_files(&self) -> Vec<String> {
-        support::instance_shm_files(&self.name)
+        netbase::supervisor::instance_shm_files(&self.name)
     }
 
     fn assert_cleaned_up(&self) {

@@ -64,6 +64,20 @@ pub fn workspace_name(name: &str, ws: &str) -> String {
     format!("{name}.{ws}")
 }
 
+/// The shared-memory files that instance `name` has in the default shm directory now (its
+/// workspaces, `netbase-<name>.<workspace>`): empty once it has stopped cleanly.
+pub fn instance_shm_files(name: &str) -> Vec<String> {
+    let prefix = format!("netbase-{name}.");
+    std::fs::read_dir(netbase_runtime::workspace::DEFAULT_SHM_DIR)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The private workspace of tile instance `tile` (status, metrics), as the plan names it.
 pub fn tile_workspace(tile: &str) -> String {
     format!("tile.{tile}")

@@ -44,15 +44,3 @@ pub fn hex_dump(bytes: &[u8]) -> String {
     out
 }
 
-/// The shared-memory files of instance `name` (workspaces are named `<name>.<workspace>`).
-pub fn instance_shm_files(name: &str) -> Vec<String> {
-    let prefix = format!("netbase-{name}.");
-    std::fs::read_dir(netbase_runtime::workspace::DEFAULT_SHM_DIR)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default()
-}

@@ -32,19 +32,6 @@ fn shipped_schema() -> PathBuf {
     repo().join("../../schema/netbase.toml")
 }
 
-/// The shm files of instance `name` (workspaces are named `netbase-NAME.…`).
-fn instance_shm_files(name: &str) -> Vec<String> {
-    let prefix = format!("netbase-{name}.");
-    fs::read_dir(netbase_runtime::workspace::DEFAULT_SHM_DIR)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// One instance of a topology under its own run directory.
 struct Instance {
     name: String,
@@ -162,7 +149,7 @@ impl Instance {
 
     fn assert_clean(&self) {
         assert_eq!(
-            instance_shm_files(&self.name),
+            netbase::supervisor::instance_shm_files(&self.name),
             Vec::<String>::new(),
             "{}",
             self.log()
@@ -178,7 +165,7 @@ impl Drop for Instance {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for f in instance_shm_files(&self.name) {
+        for f in netbase::supervisor::instance_shm_files(&self.name) {
             let _ = fs::remove_file(Path::new(netbase_runtime::workspace::DEFAULT_SHM_DIR).join(f));
         }
         let _ = fs::remove_dir_all(&self.root);
