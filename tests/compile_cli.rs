@@ -329,3 +329,29 @@ fn xdp_flag_lists_the_program_of_each_served_interface() {
     let o = netbase(&["compile", &topology("default"), "--xdp", "--json"]);
     assert_status(&o, 2);
 }
+
+#[test]
+fn stems_flag_prints_the_rust_an_app_implements() {
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/apps/topologies/shout.toml");
+    let o = netbase(&["compile", apps.to_str().unwrap(), "--stems"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    let stems = &out[out.find("\nstems:\n").expect("a stems section")..];
+    for expected in [
+        "pub mod shout {",
+        "pub trait Hooks {",
+        "fn on_requests(",
+        "pub replies: ::netbase::app::Output<'a>,",
+        "pub fn app<H: Hooks>(build: BuildFn) -> App {",
+    ] {
+        assert!(stems.contains(expected), "no `{expected}` in:\n{stems}");
+    }
+    let o = netbase(&["compile", &topology("default"), "--stems"]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.ends_with("\nstems:\n  (no app tile)\n"), "{out}");
+}

@@ -26,7 +26,8 @@ invalid input, 1 other failures (e.g. the output could not be written).",
 netbase compile schema/topologies/default.toml\n  \
 netbase compile schema/topologies/multiqueue.toml --json | jq '.workspaces[].name'\n  \
 netbase compile my-topology.toml && echo valid\n  \
-netbase compile schema/topologies/default.toml --xdp   (with the emitted XDP program)"
+netbase compile schema/topologies/default.toml --xdp   (with the emitted XDP program)\n  \
+netbase compile examples/apps/topologies/shout.toml --stems   (the Rust to implement for app tiles)"
 )]
 pub struct CompileArgs {
     /// Topology file (TOML), e.g. schema/topologies/default.toml.
@@ -38,6 +39,11 @@ pub struct CompileArgs {
     /// eBPF listing (what `netbase run` loads with bpf(2); the map descriptor shows as 0).
     #[arg(long, conflicts_with = "json")]
     pub xdp: bool,
+    /// Also print the stems emitted for the topology's `kind = "app"` tiles: the Rust module
+    /// (`Hooks` trait, `Outs`, `build`, `app`) that a build script generates and the
+    /// application implements, formatted as it lands in OUT_DIR.
+    #[arg(long, conflicts_with = "json")]
+    pub stems: bool,
 }
 
 pub fn run(args: &CompileArgs) -> i32 {
@@ -75,6 +81,15 @@ pub fn run(args: &CompileArgs) -> i32 {
                 }
             }
         }
+        if args.stems {
+            match render_stems(&topo) {
+                Ok(x) => text += &x,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "netbase: {e}");
+                    return 1;
+                }
+            }
+        }
         text
     };
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
@@ -90,6 +105,16 @@ pub fn run(args: &CompileArgs) -> i32 {
             1
         }
     }
+}
+
+/// The `stems:` section: the emitted Rust of the app tiles' stems.
+fn render_stems(topo: &Topology) -> Result<String, String> {
+    let tokens = netbase_codegen::emit::stem_code::emit(topo);
+    if tokens.is_empty() {
+        return Ok("\nstems:\n  (no app tile)\n".into());
+    }
+    let code = netbase_codegen::emit::format("stems of the topology's app tiles", tokens)?;
+    Ok(format!("\nstems:\n{code}"))
 }
 
 /// The `xdp:` section: per interface served by net tiles, the emitted program's listing.
