@@ -43,4 +43,3 @@ pub fn hex_dump(bytes: &[u8]) -> String {
     }
     out
 }
-
