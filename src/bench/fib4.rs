@@ -13,9 +13,11 @@
 //! lookups is cross-checked between the three implementations.
 //!
 //! Cases: `host` (default route, a /24, a /32), `cloud` (16 subnets and 8,192 /32s),
-//! `bgp-100k` and `bgp-1m` (see [`bgp_table`]; `routes` replaces both by one size), and
-//! `under-updates` (lookups of one reader thread while a writer thread replaces routes
-//! continuously, against the same reader with an idle writer).
+//! `bgp-100k` and `bgp-1m` (see [`bgp_table`]; `routes` replaces both by one size),
+//! `under-updates` (lookups of one reader thread while a writer thread replaces routes of the
+//! last BGP table continuously, against the same reader with an idle writer) and
+//! `cloud-100k-churn` (the same on a cloud table of 100,000 /32s whose writer churns /32s, plus
+//! `linear-hash` looking up and churning the same table alone; see [`cloud_churn`]).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -74,6 +76,8 @@ struct Case {
 
 struct Sizes {
     cloud_hosts: u32,
+    /// /32s of the churn case.
+    churn_hosts: u32,
     bgp: Vec<u64>,
     addresses: usize,
     /// Time each bounded measurement (linear-hash on big tables) runs per round.
@@ -91,6 +95,7 @@ impl Sizes {
         if opts.quick {
             Sizes {
                 cloud_hosts: 512,
+                churn_hosts: 2_000,
                 bgp,
                 addresses: 20_000,
                 budget: Duration::from_millis(10),
@@ -99,6 +104,7 @@ impl Sizes {
         } else {
             Sizes {
                 cloud_hosts: 8_192,
+                churn_hosts: 100_000,
                 bgp,
                 addresses: 1 << 20,
                 budget: Duration::from_millis(200),
@@ -176,8 +182,11 @@ fn host_case(n: usize, rng: &mut SplitMix64) -> Case {
 }
 
 /// A cloud host: 16 subnets (/16–/24 in 10/8 and 172.16/12) and `hosts` /32s (pods, VMs)
-/// spread over 10.244/16; no default route.
-fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix64) -> Case {
+/// spread over the pod network 10.244.0.0/16, or a wider 10.244.0.0/N when `hosts` would fill
+/// more than half of it; no default route. With `pod_route` the pod network itself is routed
+/// too (one more subnet, inside which every /32 lies, as on a node whose pods' /32s override
+/// the pod network's route).
+fn cloud_case(name: &str, hosts: u32, pod_route: bool, n: usize, rng: &mut SplitMix64) -> Case {
     let mut routes = Vec::new();
     let mut seen = HashSet::new();
     for i in 0..16u32 {
@@ -192,8 +201,21 @@ fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix64) -> Case {
             });
         }
     }
-    while routes.len() < 16 + hosts as usize {
-        let prefix = 0x0af4_0000 | (rng.next_u64() as u32 & 0xffff);
+    let mut pod_len = 16u8;
+    while u64::from(hosts) * 2 > 1u64 << (32 - pod_len) && pod_len > 8 {
+        pod_len -= 1;
+    }
+    let pod = 0x0af4_0000 & mask(pod_len);
+    if pod_route && seen.insert((pod, pod_len)) {
+        routes.push(Route {
+            prefix: pod,
+            len: pod_len,
+            hop: 3,
+        });
+    }
+    let subnets = routes.len();
+    while routes.len() < subnets + hosts as usize {
+        let prefix = pod | (rng.next_u64() as u32 & !mask(pod_len));
         if seen.insert((prefix, 32)) {
             routes.push(Route {
                 prefix,
@@ -204,11 +226,20 @@ fn cloud_case(hosts: u32, n: usize, rng: &mut SplitMix64) -> Case {
     }
     let (hits, misses) = addresses(&routes, n, rng);
     Case {
-        name: "cloud".into(),
+        name: name.to_string(),
         routes,
         hops: (0..8).map(hop_row).collect(),
         hits,
         misses,
+    }
+}
+
+/// `1m`, `100k`, `2k` or the number itself: the size part of case names.
+fn size_name(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}m", n / 1_000_000),
+        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
+        n => n.to_string(),
     }
 }
 
@@ -265,13 +296,8 @@ fn bgp_case(n: u64, addrs: usize, rng: &mut SplitMix64) -> Case {
         .map(|(prefix, len, hop)| Route { prefix, len, hop })
         .collect();
     let (hits, misses) = addresses(&routes, addrs, rng);
-    let name = match n {
-        1_000_000 => "bgp-1m".to_string(),
-        n if n % 1000 == 0 => format!("bgp-{}k", n / 1000),
-        n => format!("bgp-{n}"),
-    };
     Case {
-        name,
+        name: format!("bgp-{}", size_name(n)),
         routes,
         hops: (0..16).map(hop_row).collect(),
         hits,
@@ -620,7 +646,15 @@ fn measure_case(
         samples.add(PREFIX_TRIE, "inserts_per_sec", i);
         samples.add(PREFIX_TRIE, "deletes_per_sec", d);
         let (i, d) = if bounded {
-            linear_churn(case, budget, rng)
+            let mut t = LinearHash::build(&case.routes);
+            let mut churn = Churn::new(
+                &case.routes,
+                case.hops.len(),
+                ChurnKind::Replace,
+                rng.next_u64(),
+            );
+            let (i, d, _) = linear_churn(&mut t, &mut churn, budget);
+            (i, d)
         } else {
             update_round(
                 case,
@@ -640,22 +674,117 @@ fn measure_case(
     Ok(bounded)
 }
 
-/// `linear-hash` updates on a big table: removes and re-inserts random routes of the full table
-/// until `budget` is spent.
-fn linear_churn(case: &Case, budget: Duration, rng: &mut SplitMix64) -> (f64, f64) {
-    let mut t = LinearHash::build(&case.routes);
-    let (mut ti, mut td, mut n) = (Duration::ZERO, Duration::ZERO, 0);
+// ---- churn: route changes while lookups go on ----
+
+/// What a churn workload does to its routes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ChurnKind {
+    /// Remove a random route, insert it again with another next hop.
+    Replace,
+    /// Host routes coming and going, alternately: remove a random /32 and insert it again (a
+    /// pod replaced on the same node), and move a random /32 to another next hop in place, with
+    /// no removal (a VM migrated).
+    Hosts,
+}
+
+/// One route change (`Insert` of an existing route replaces its next hop).
+#[derive(Clone, Copy)]
+enum Change {
+    Remove(Route),
+    Insert(Route),
+}
+
+/// A seeded stream of changes to `routes`: every implementation churned with the same seed
+/// gets the same changes.
+struct Churn<'c> {
+    routes: &'c [Route],
+    hops: u64,
+    kind: ChurnKind,
+    rng: SplitMix64,
+    steps: u64,
+}
+
+impl<'c> Churn<'c> {
+    fn new(routes: &'c [Route], hops: usize, kind: ChurnKind, seed: u64) -> Self {
+        Churn {
+            routes,
+            hops: hops as u64,
+            kind,
+            rng: SplitMix64::new(seed),
+            steps: 0,
+        }
+    }
+
+    /// Makes the next step, one change or two, through `apply`.
+    fn step(&mut self, mut apply: impl FnMut(Change)) {
+        let r = self.routes[self.rng.below(self.routes.len() as u64) as usize];
+        let other = (u64::from(r.hop) + 1 + self.rng.below(self.hops.max(2) - 1)) % self.hops;
+        let moved = Route {
+            hop: other as u16,
+            ..r
+        };
+        self.steps += 1;
+        match self.kind {
+            ChurnKind::Replace => {
+                apply(Change::Remove(r));
+                apply(Change::Insert(moved));
+            }
+            ChurnKind::Hosts if self.steps % 2 == 1 => {
+                apply(Change::Remove(r));
+                apply(Change::Insert(r));
+            }
+            ChurnKind::Hosts => apply(Change::Insert(moved)),
+        }
+    }
+}
+
+/// Applies `change` to netbase's writer.
+fn apply<R: ReaderEpochs>(w: &mut Fib4Writer<'_, Route4, R>, hops: &[Route4], change: Change) {
+    match change {
+        Change::Remove(r) => {
+            w.remove(r.prefix, r.len, 0);
+        }
+        Change::Insert(r) => {
+            // A refusal (table full) would show as a lower lookup rate, not as an error.
+            let _ = w.insert(r.prefix, r.len, 0, hops[usize::from(r.hop)]);
+        }
+    }
+}
+
+/// `linear-hash` under `churn` (alone: it cannot be read while it changes) until `budget` is
+/// spent: (inserts/s, deletes/s, updates/s). Steps are applied 64 at a time, their removals
+/// first, so that removals and insertions are timed apart without reading the clock around
+/// every change (which would cost more than a change of its /32 map).
+fn linear_churn(t: &mut LinearHash, churn: &mut Churn<'_>, budget: Duration) -> (f64, f64, f64) {
+    let (mut ti, mut td, mut inserts, mut deletes) = (Duration::ZERO, Duration::ZERO, 0, 0);
+    let mut batch = Vec::with_capacity(128);
     while ti + td < budget {
-        let r = case.routes[rng.below(case.routes.len() as u64) as usize];
+        batch.clear();
+        for _ in 0..64 {
+            churn.step(|c| batch.push(c));
+        }
         let s = Instant::now();
-        t.remove(r.prefix, r.len);
+        for c in &batch {
+            if let Change::Remove(r) = c {
+                t.remove(r.prefix, r.len);
+                deletes += 1;
+            }
+        }
         let m = Instant::now();
-        t.insert(r);
+        for c in &batch {
+            if let Change::Insert(r) = c {
+                t.insert(*r);
+                inserts += 1;
+            }
+        }
         ti += m.elapsed();
         td += m - s;
-        n += 1;
     }
-    (per_sec(n, ti), per_sec(n, td))
+    (
+        per_sec(inserts, ti),
+        per_sec(deletes, td),
+        per_sec(inserts + deletes, ti + td),
+    )
 }
 
 /// Multiplicative hashing for the /32 map of `linear-hash` (what fib4's map does too; far
@@ -773,14 +902,44 @@ impl LinearHash {
 /// Above this many scanned prefixes, `linear-hash` is measured for a bounded time.
 const LINEAR_BOUNDED: usize = 20_000;
 
-/// One reader thread looking up while a writer thread replaces routes (remove, then insert
-/// with another next hop) as fast as it can, against the same reader while the writer idles.
-fn under_updates(
-    report: &mut Report,
+/// Medians of [`reader_under_churn`].
+struct Concurrent {
+    /// The reader's lookups/s while the writer churns.
+    busy: f64,
+    /// The same reader's lookups/s while the writer idles.
+    idle: f64,
+    /// The writer's changes/s.
+    updates: f64,
+}
+
+impl Concurrent {
+    /// netbase's rows of a concurrent case: the reader under churn (and the writer's rate),
+    /// and the same reader with an idle writer as the baseline.
+    fn report(&self, report: &mut Report, case: &str) {
+        report.push(
+            case,
+            NETBASE,
+            &[
+                ("lookups_per_sec", self.busy),
+                ("updates_per_sec", self.updates),
+            ],
+        );
+        report.push(case, NO_UPDATES, &[("lookups_per_sec", self.idle)]);
+    }
+}
+
+/// One reader thread looking `case.hits` up (quiescent every 64 lookups, as a net tile) for
+/// `run`, first while the writer idles, then while the calling thread churns `routes` as fast
+/// as it can (`kind`, `maintain` every 64 steps); `each_round` runs between rounds (baselines
+/// measured in turn with netbase).
+fn reader_under_churn(
     case: &Case,
+    routes: &[Route],
+    kind: ChurnKind,
     rounds: usize,
     run: Duration,
-) -> Result<(), String> {
+    mut each_round: impl FnMut(usize),
+) -> Result<Concurrent, String> {
     let cap = capacity_for(case.routes.len());
     let layout = lpm_layout(cap, size_of::<Route4>() as u64, 4).ok_or("layout overflows")?;
     let mem = table_memory(layout.total as usize);
@@ -792,41 +951,23 @@ fn under_updates(
     let r = Fib4Reader::<Route4>::attach(mem.read_only(), cap).map_err(|e| e.to_string())?;
     let (mut idle, mut busy, mut updates) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
+        each_round(round);
         for with_updates in [false, true] {
             let stop = AtomicBool::new(false);
+            let mut churn = Churn::new(routes, case.hops.len(), kind, round as u64 + 7);
             let (lookups, secs, done) = std::thread::scope(|s| {
                 let reader = s.spawn(|| {
-                    let q = r.qsbr(&words[0]);
-                    q.online();
-                    let (mut acc, mut n) = (0u64, 0u64);
-                    let start = Instant::now();
-                    'run: loop {
-                        for chunk in case.hits.chunks(64) {
-                            for &a in chunk {
-                                acc = acc.wrapping_add(ours_answer(&r, a));
-                            }
-                            n += chunk.len() as u64;
-                            q.quiescent();
-                            if start.elapsed() >= run {
-                                break 'run;
-                            }
-                        }
-                    }
-                    q.offline();
+                    let counted = lookups_for(&r, &words[0], &case.hits, run);
                     stop.store(true, Ordering::Relaxed);
-                    black_box(acc);
-                    (n, start.elapsed().as_secs_f64())
+                    counted
                 });
                 let mut done = 0u64;
-                let mut rng = SplitMix64::new(round as u64 + 7);
                 while with_updates && !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
-                        let rt = case.routes[rng.below(case.routes.len() as u64) as usize];
-                        let hop =
-                            (usize::from(rt.hop) + 1 + rng.below(3) as usize) % case.hops.len();
-                        w.remove(rt.prefix, rt.len, 0);
-                        let _ = w.insert(rt.prefix, rt.len, 0, case.hops[hop]);
-                        done += 2;
+                        churn.step(|c| {
+                            apply(&mut w, &case.hops, c);
+                            done += 1;
+                        });
                     }
                     w.maintain();
                 }
@@ -842,25 +983,112 @@ fn under_updates(
             }
         }
     }
-    report.push(
-        "under-updates",
-        NETBASE,
-        &[
-            ("lookups_per_sec", median(&busy)),
-            ("updates_per_sec", median(&updates)),
-        ],
-    );
-    report.push(
-        "under-updates",
-        NO_UPDATES,
-        &[("lookups_per_sec", median(&idle))],
-    );
+    Ok(Concurrent {
+        busy: median(&busy),
+        idle: median(&idle),
+        updates: median(&updates),
+    })
+}
+
+/// Single lookups of `addrs` (again and again) for `run`, quiescent every 64: (lookups, s).
+fn lookups_for(
+    r: &Fib4Reader<'_, Route4>,
+    word: &AtomicU64,
+    addrs: &[u32],
+    run: Duration,
+) -> (u64, f64) {
+    let q = r.qsbr(word);
+    q.online();
+    let (mut acc, mut n) = (0u64, 0u64);
+    let start = Instant::now();
+    'run: loop {
+        for chunk in addrs.chunks(64) {
+            for &a in chunk {
+                acc = acc.wrapping_add(ours_answer(r, a));
+            }
+            n += chunk.len() as u64;
+            q.quiescent();
+            if start.elapsed() >= run {
+                break 'run;
+            }
+        }
+    }
+    q.offline();
+    black_box(acc);
+    (n, start.elapsed().as_secs_f64())
+}
+
+/// `under-updates`: the reader of the biggest BGP table while the writer replaces random
+/// routes (remove, then insert with another next hop).
+fn under_updates(
+    report: &mut Report,
+    case: &Case,
+    rounds: usize,
+    run: Duration,
+) -> Result<(), String> {
+    reader_under_churn(case, &case.routes, ChurnKind::Replace, rounds, run, |_| {})?
+        .report(report, "under-updates");
     report.note(format!(
         "under-updates: {} ({} routes), 1 reader thread (quiescent every 64 lookups) and 1 writer \
          thread replacing random routes (remove + insert with another next hop), {} ms per round",
         case.name,
         case.routes.len(),
         run.as_millis()
+    ));
+    Ok(())
+}
+
+/// The churn case (`cloud-100k-churn`): a cloud table of `hosts` /32s in a routed pod network
+/// (see [`cloud_case`]) whose /32s churn ([`ChurnKind::Hosts`]) while one reader looks them
+/// up: netbase's reader and writer rates, the reader alone (`netbase-no-updates`), and
+/// `linear-hash` looking up the same addresses and applying the same kind of churn (each
+/// alone, in turn with netbase every round: its table cannot be read while it changes).
+fn cloud_churn(
+    report: &mut Report,
+    case: &Case,
+    rounds: usize,
+    run: Duration,
+    budget: Duration,
+) -> Result<(), String> {
+    let hosts: Vec<Route> = case
+        .routes
+        .iter()
+        .filter(|r| r.len == 32)
+        .copied()
+        .collect();
+    if hosts.is_empty() {
+        return Err(format!("{}: no /32 to churn", case.name));
+    }
+    let mut linear = LinearHash::build(&case.routes);
+    let (mut lookups, mut updates) = (Vec::new(), Vec::new());
+    let ours = reader_under_churn(case, &hosts, ChurnKind::Hosts, rounds, run, |round| {
+        lookups.push(lookup_round(&case.hits, None, |a| {
+            linear
+                .lookup(a)
+                .map_or(0, |(len, h)| fold(&case.hops[usize::from(h)], len))
+        }));
+        let mut churn = Churn::new(&hosts, case.hops.len(), ChurnKind::Hosts, round as u64 + 7);
+        updates.push(linear_churn(&mut linear, &mut churn, budget).2);
+    })?;
+    ours.report(report, &case.name);
+    report.push(
+        &case.name,
+        LINEAR_HASH,
+        &[
+            ("lookups_per_sec", median(&lookups)),
+            ("updates_per_sec", median(&updates)),
+        ],
+    );
+    report.note(format!(
+        "{}: {} subnets (the pod network among them) and {} /32s inside the pod network; 1 \
+         reader thread (quiescent every 64 lookups) and 1 writer thread churning random /32s \
+         (alternately remove + insert again, and a next-hop change in place), {} ms per round; \
+         {LINEAR_HASH}: the same lookups and the same churn ({} ms), each alone",
+        case.name,
+        case.routes.len() - hosts.len(),
+        hosts.len(),
+        run.as_millis(),
+        budget.as_millis()
     ));
     Ok(())
 }
@@ -876,11 +1104,18 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     let mut report = Report::new("fib4");
     let mut cases = vec![
         host_case(sizes.addresses, &mut rng),
-        cloud_case(sizes.cloud_hosts, sizes.addresses, &mut rng),
+        cloud_case("cloud", sizes.cloud_hosts, false, sizes.addresses, &mut rng),
     ];
     for &n in &sizes.bgp {
         cases.push(bgp_case(n, sizes.addresses, &mut rng));
     }
+    let churn = cloud_case(
+        &format!("cloud-{}-churn", size_name(u64::from(sizes.churn_hosts))),
+        sizes.churn_hosts,
+        true,
+        sizes.addresses,
+        &mut rng,
+    );
     let mut bounded = Vec::new();
     for case in &cases {
         if measure_case(&mut report, case, rounds, sizes.budget, &mut rng)? {
@@ -890,10 +1125,12 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     if let Some(big) = cases.last() {
         under_updates(&mut report, big, rounds, sizes.concurrent)?;
     }
+    cloud_churn(&mut report, &churn, rounds, sizes.concurrent, sizes.budget)?;
     if !bounded.is_empty() {
         report.note(format!(
             "{LINEAR_HASH} on {}: O(n) lookups and updates, so each round runs {} ms on the \
-             full table (updates: remove and re-insert random routes) instead of every address",
+             full table (updates: remove random routes, insert them again with another next \
+             hop) instead of every address",
             bounded.join(", "),
             sizes.budget.as_millis()
         ));
@@ -958,6 +1195,29 @@ mod tests {
         assert!(report
             .get("under-updates", NO_UPDATES, "lookups_per_sec")
             .is_some());
+        // The churn case, as its JSON rows carry it.
+        let json = report.to_json();
+        let row = |imp: &str| {
+            json["rows"]
+                .as_array()
+                .and_then(|rows| {
+                    rows.iter()
+                        .find(|r| r["case"] == "cloud-2k-churn" && r["impl"] == imp)
+                })
+                .cloned()
+                .unwrap_or_else(|| panic!("no cloud-2k-churn row for {imp}"))
+        };
+        for (imp, metrics) in [
+            (NETBASE, &["lookups_per_sec", "updates_per_sec"][..]),
+            (NO_UPDATES, &["lookups_per_sec"][..]),
+            (LINEAR_HASH, &["lookups_per_sec", "updates_per_sec"][..]),
+        ] {
+            let r = row(imp);
+            for m in metrics {
+                let v = r[*m].as_f64();
+                assert!(v.is_some_and(|v| v > 0.0), "cloud-2k-churn {imp} {m}: {r}");
+            }
+        }
     }
 
     /// The full benchmark, printed: `cargo test --release -p netbase --lib bench::fib4 --
@@ -976,6 +1236,71 @@ mod tests {
         })
         .unwrap();
         println!("{}", report.render());
+    }
+
+    #[test]
+    fn churn_cloud_hosts_lie_inside_the_routed_pod_network() {
+        let case = cloud_case("c", 100_000, true, 10, &mut SplitMix64::new(1));
+        let pod = case
+            .routes
+            .iter()
+            .find(|r| r.prefix == 0x0af4_0000)
+            .copied()
+            .unwrap();
+        assert_eq!(pod.len, 14, "100,000 hosts fill at most half of it");
+        let hosts: Vec<&Route> = case.routes.iter().filter(|r| r.len == 32).collect();
+        assert_eq!(hosts.len(), 100_000);
+        assert!(hosts.iter().all(|h| h.prefix & mask(14) == pod.prefix));
+        assert_eq!(case.routes.len(), 16 + 1 + 100_000);
+        // The plain cloud case keeps its /16 and has no pod route.
+        let cloud = cloud_case("cloud", 8_192, false, 10, &mut SplitMix64::new(1));
+        assert_eq!(cloud.routes.len(), 16 + 8_192);
+        assert!(cloud
+            .routes
+            .iter()
+            .filter(|r| r.len == 32)
+            .all(|h| h.prefix >> 16 == 0x0af4));
+    }
+
+    #[test]
+    fn churn_steps_are_seeded_and_of_their_kind() {
+        let routes: Vec<Route> = (0..10)
+            .map(|i| Route {
+                prefix: 0x0a00_0000 + i,
+                len: 32,
+                hop: 1,
+            })
+            .collect();
+        // Per step: (removed prefix or 0, inserted prefix, its next hop).
+        let steps = |kind, seed| {
+            let mut c = Churn::new(&routes, 4, kind, seed);
+            (0..6)
+                .map(|_| {
+                    let mut step = Vec::new();
+                    c.step(|change| step.push(change));
+                    match step[..] {
+                        [Change::Remove(a), Change::Insert(b)] => (a.prefix, b.prefix, b.hop),
+                        [Change::Insert(b)] => (0, b.prefix, b.hop),
+                        _ => panic!("unexpected step"),
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(steps(ChurnKind::Hosts, 3), steps(ChurnKind::Hosts, 3));
+        for (i, (removed, inserted, hop)) in steps(ChurnKind::Hosts, 3).into_iter().enumerate() {
+            if i % 2 == 0 {
+                // Removed and inserted again as it was.
+                assert_eq!((removed, hop), (inserted, 1));
+            } else {
+                // Moved to another next hop in place.
+                assert_eq!(removed, 0);
+                assert_ne!(hop, 1);
+            }
+        }
+        for (removed, inserted, hop) in steps(ChurnKind::Replace, 5) {
+            assert_eq!(removed, inserted);
+            assert_ne!(hop, 1);
+        }
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub struct NetlinkArgs {
 pub enum Which {
     /// IPv4 route lookup: netbase vs a sorted-linear-scan + /32-hash reference and the
     /// prefix-trie crate, on host (3 routes), cloud (16 + 8,192 /32s) and synthetic full-BGP-like
-    /// tables (100k, 1M), plus lookups while a writer updates.
+    /// tables (100k, 1M), plus lookups while a writer updates (100k BGP-like routes) and while a
+    /// writer churns 100,000 /32 host routes (cloud-100k-churn).
     Fib4(Fib4Args),
     /// Neighbour table: lookups/s and updates/s vs std HashMap behind an RwLock.
     Neigh4(Common),

