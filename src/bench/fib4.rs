@@ -17,7 +17,7 @@
 //! `under-updates` (lookups of one reader thread while a writer thread replaces routes of the
 //! last BGP table continuously, against the same reader with an idle writer) and
 //! `cloud-100k-churn` (the same on a cloud table of 100,000 /32s whose writer churns /32s, plus
-//! `linear-hash` looking up and churning the same table alone; see [`cloud_churn`]).
+//! `linear-hash` looking up and churning the same table alone; see `cloud_churn`).
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
