@@ -46,6 +46,40 @@ pub struct Snapshot<T> {
     pub value: T,
 }
 
+/// Reader fast path: one attempt to copy the row of slot `words` (a [`SeqSlot`]'s words),
+/// `Some` only if the slot was in `state`, not being written, and not written during the copy.
+/// `None` says nothing more: the caller falls back to [`SeqSlot::try_read`] to tell a slot in
+/// another state from one being written.
+///
+/// The same protocol as `try_read`, with its three tests (write in progress, sequence changed,
+/// state) folded into one comparison after the copy: for a lookup's last step, where each
+/// branch shows (the FIB's cloud benchmark gained 4% over `try_read` plus a state test).
+#[inline(always)]
+pub fn read_in_state<T: SharedRow + Copy, W: Word>(words: &[W], state: u8) -> Option<T> {
+    const { assert!(size_of::<T>() <= MAX_ROW_WORDS * 8) };
+    let at_rest = u64::from(state & 0b111) << STATE_SHIFT;
+    let n = size_of::<T>().div_ceil(8);
+    let (seq, row) = words.split_first()?;
+    let row = row.get(..n)?;
+    let s1 = seq.load(Relaxed);
+    W::fence(Acquire);
+    let mut buf = [0u64; MAX_ROW_WORDS];
+    for (b, w) in buf[..n].iter_mut().zip(row) {
+        *b = w.load(Relaxed);
+    }
+    W::fence(Acquire);
+    let s2 = seq.load(Relaxed);
+    if s1 != s2 || s1 & (WRITING | STATE_MASK) != at_rest {
+        return None;
+    }
+    // SAFETY: `buf` holds at least size_of::<T>() initialized bytes (asserted above), read
+    // unaligned because T may be more aligned than u64. Any bytes are a valid T (`SharedRow`),
+    // and T is `Copy`, so duplicating it is fine. An unchanged sequence word without the
+    // writing bit around the copy means no write overlapped it (the fences order the copy
+    // between the two loads), so the bytes are one row as the writer stored it.
+    Some(unsafe { core::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
+}
+
 /// Words needed for a `T` plus its sequence word.
 pub const fn slot_words<T>() -> usize {
     1 + size_of::<T>().div_ceil(8)
@@ -164,6 +198,49 @@ fn next(seq: u64, state: u8) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_in_state_agrees_with_try_read() {
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, crate::SharedRow)]
+        #[repr(C)]
+        struct Row {
+            a: u64,
+            b: u32,
+            c: [u8; 4],
+            d: u16,
+            e: [u8; 6],
+        }
+        const FULL: u8 = 1;
+        let row = Row {
+            a: 1,
+            b: 2,
+            c: [3; 4],
+            d: 4,
+            e: [5; 6],
+        };
+        let words: Vec<AtomicU64> = (0..slot_words::<Row>())
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let slot = SeqSlot::new(&words[..]);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "never written");
+        slot.write(FULL, &row);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), Some(row));
+        for state in [0, 2, 7] {
+            slot.write(state, &row);
+            assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "state {state}");
+        }
+        slot.write(FULL, &row);
+        assert_eq!(slot.try_read::<Row>().map(|s| s.value), Some(row));
+        // A write in progress (what a writer that died mid-write leaves).
+        words[0].store(words[0].load(Relaxed) | 1, Relaxed);
+        assert_eq!(slot.try_read::<Row>(), None);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), None);
+        assert_eq!(
+            read_in_state::<Row, _>(&words[..2], FULL),
+            None,
+            "slot too short"
+        );
+    }
     use core::sync::atomic::AtomicU64;
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug, crate::SharedRow)]

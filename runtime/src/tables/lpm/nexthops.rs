@@ -12,54 +12,17 @@
 //! again while it waits is revived without touching its slot.
 
 use core::mem::size_of;
-use core::sync::atomic::Ordering::{Acquire, Relaxed};
-use core::sync::atomic::{fence, AtomicU16, AtomicU64, AtomicU8};
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU16, AtomicU64, AtomicU8};
 
 use super::encoding::MAX_NEXTHOP_ID;
 use super::fasthash::FastMap;
 use crate::sync::qsbr::RetireQueue;
-use crate::sync::{SeqSlot, MAX_ROW_WORDS};
+use crate::sync::SeqSlot;
 use crate::SharedRow;
 
 /// Slot state of a next-hop slot that holds a row.
 pub(crate) const SLOT_FULL: u8 = 1;
-
-/// Reader: one attempt to copy the row of a next-hop slot in state `SLOT_FULL`; `None` if the
-/// slot is in another state, was being written, or was written during the copy (the caller
-/// then tells these apart with `SeqSlot::try_read`).
-///
-/// `SeqSlot::try_read` followed by the state test, with its tests (write in progress, sequence
-/// changed, state) folded into one after the copy: this is the last step of every lookup, where
-/// each branch counted (the cloud benchmark gained 4% over a first `try_read` outside the retry
-/// loop). Same protocol and sequence-word layout as `sync::seqlock` (bit 0: write in progress,
-/// bits 1..=3: state, then the version); `read_full_agrees_with_seqslot` checks them against
-/// each other.
-#[inline(always)]
-pub(crate) fn read_full<N: SharedRow + Copy>(words: &[AtomicU64]) -> Option<N> {
-    const { assert!(size_of::<N>() <= MAX_ROW_WORDS * 8) };
-    /// The low bits of the sequence word of a full slot that is not being written.
-    const FULL_AT_REST: u64 = (SLOT_FULL as u64) << 1;
-    const LOW_BITS: u64 = 0xf;
-    let n = size_of::<N>().div_ceil(8);
-    let (seq, row) = words.split_first()?;
-    let row = row.get(..n)?;
-    let s1 = seq.load(Relaxed);
-    fence(Acquire);
-    let mut buf = [0u64; MAX_ROW_WORDS];
-    for (b, w) in buf[..n].iter_mut().zip(row) {
-        *b = w.load(Relaxed);
-    }
-    fence(Acquire);
-    let s2 = seq.load(Relaxed);
-    if s1 != s2 || s1 & LOW_BITS != FULL_AT_REST {
-        return None;
-    }
-    // SAFETY: `buf` holds at least size_of::<N>() initialized bytes (asserted above), read
-    // unaligned because N may be more aligned than u64. Any bytes are a valid N (`SharedRow`),
-    // and N is `Copy`, so duplicating it is fine. An unchanged, even sequence word around the
-    // copy means no write overlapped it, so the bytes are one row as the writer stored it.
-    Some(unsafe { core::ptr::read_unaligned(buf.as_ptr().cast::<N>()) })
-}
 
 /// The prefix length of each id, two ids per 16-bit entry (low byte: even id), kept in the
 /// first second-level groups of tables that have an index.
@@ -354,44 +317,6 @@ impl<'a, N: SharedRow + Copy + Eq + core::hash::Hash> Nexthops<'a, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn read_full_agrees_with_seqslot() {
-        #[derive(Clone, Copy, PartialEq, Eq, Debug, crate::SharedRow)]
-        #[repr(C)]
-        struct Row {
-            a: u64,
-            b: u32,
-            c: [u8; 4],
-            d: u16,
-            e: [u8; 6],
-        }
-        let row = Row {
-            a: 1,
-            b: 2,
-            c: [3; 4],
-            d: 4,
-            e: [5; 6],
-        };
-        let words: Vec<AtomicU64> = (0..crate::sync::seqlock::slot_words::<Row>())
-            .map(|_| AtomicU64::new(0))
-            .collect();
-        let slot = SeqSlot::new(&words[..]);
-        assert_eq!(read_full::<Row>(&words), None, "never written");
-        slot.write(SLOT_FULL, &row);
-        assert_eq!(read_full::<Row>(&words), Some(row));
-        for state in [0, 2, 7] {
-            slot.write(state, &row);
-            assert_eq!(read_full::<Row>(&words), None, "state {state}");
-        }
-        slot.write(SLOT_FULL, &row);
-        assert_eq!(slot.try_read::<Row>().map(|s| s.value), Some(row));
-        // A write in progress (what a writer that died mid-write leaves).
-        words[0].store(words[0].load(Relaxed) | 1, Relaxed);
-        assert_eq!(slot.try_read::<Row>(), None);
-        assert_eq!(read_full::<Row>(&words), None);
-        assert_eq!(read_full::<Row>(&words[..2]), None, "slot too short");
-    }
 
     #[test]
     fn length_bytes_are_the_documented_entries() {

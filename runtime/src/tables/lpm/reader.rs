@@ -8,7 +8,7 @@ use super::dir24::Tbl;
 use super::encoding::{PrefixWord, FLAG_ACTIVE, MARKER, MAX_NEXTHOP_ID, NO_ROUTE};
 use super::error::FibError;
 use super::mode;
-use super::nexthops::{read_full, LenTable, SLOT_FULL};
+use super::nexthops::{LenTable, SLOT_FULL};
 use super::parts::Parts;
 use super::routelist::{RouteSlots, LISTED};
 use super::small;
@@ -319,7 +319,7 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
         };
         // Registered readers never meet a slot mid-write (see NEXTHOP_ATTEMPTS): one attempt
         // with a single test first, the general loop only when it fails.
-        if let Some(row) = read_full::<N>(words) {
+        if let Some(row) = crate::sync::seqlock::read_in_state::<N, _>(words, SLOT_FULL) {
             return Ok(Some(row));
         }
         let slot = SeqSlot::new(words);
