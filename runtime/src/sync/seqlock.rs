@@ -199,48 +199,6 @@ fn next(seq: u64, state: u8) -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn read_in_state_agrees_with_try_read() {
-        #[derive(Clone, Copy, PartialEq, Eq, Debug, crate::SharedRow)]
-        #[repr(C)]
-        struct Row {
-            a: u64,
-            b: u32,
-            c: [u8; 4],
-            d: u16,
-            e: [u8; 6],
-        }
-        const FULL: u8 = 1;
-        let row = Row {
-            a: 1,
-            b: 2,
-            c: [3; 4],
-            d: 4,
-            e: [5; 6],
-        };
-        let words: Vec<AtomicU64> = (0..slot_words::<Row>())
-            .map(|_| AtomicU64::new(0))
-            .collect();
-        let slot = SeqSlot::new(&words[..]);
-        assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "never written");
-        slot.write(FULL, &row);
-        assert_eq!(read_in_state::<Row, _>(&words, FULL), Some(row));
-        for state in [0, 2, 7] {
-            slot.write(state, &row);
-            assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "state {state}");
-        }
-        slot.write(FULL, &row);
-        assert_eq!(slot.try_read::<Row>().map(|s| s.value), Some(row));
-        // A write in progress (what a writer that died mid-write leaves).
-        words[0].store(words[0].load(Relaxed) | 1, Relaxed);
-        assert_eq!(slot.try_read::<Row>(), None);
-        assert_eq!(read_in_state::<Row, _>(&words, FULL), None);
-        assert_eq!(
-            read_in_state::<Row, _>(&words[..2], FULL),
-            None,
-            "slot too short"
-        );
-    }
     use core::sync::atomic::AtomicU64;
 
     #[derive(Clone, Copy, PartialEq, Eq, Debug, crate::SharedRow)]
@@ -279,5 +237,39 @@ mod tests {
         words[0].store(words[0].load(Relaxed) | WRITING, Relaxed);
         assert_eq!(slot.try_read::<Row>(), None);
         assert_eq!(slot.state(), None);
+    }
+
+    #[test]
+    fn read_in_state_agrees_with_try_read() {
+        const FULL: u8 = 1;
+        let row = Row {
+            a: 1,
+            b: 2,
+            c: [3; 4],
+            d: 4,
+            e: [5; 6],
+        };
+        let words: Vec<AtomicU64> = (0..slot_words::<Row>())
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let slot = SeqSlot::new(&words[..]);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "never written");
+        slot.write(FULL, &row);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), Some(row));
+        for state in [0, 2, 7] {
+            slot.write(state, &row);
+            assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "state {state}");
+        }
+        slot.write(FULL, &row);
+        assert_eq!(slot.try_read::<Row>().map(|s| s.value), Some(row));
+        // A write in progress (what a writer that died mid-write leaves).
+        words[0].store(words[0].load(Relaxed) | 1, Relaxed);
+        assert_eq!(slot.try_read::<Row>(), None);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), None);
+        assert_eq!(
+            read_in_state::<Row, _>(&words[..2], FULL),
+            None,
+            "slot too short"
+        );
     }
 }
