@@ -211,45 +211,46 @@ impl<'a> StemCore<'a> {
                 ctx.me.instance, registered.name
             ));
         }
-        let names = |ls: Vec<&netbase_codegen::plan::LinkPlan>| -> Vec<String> {
-            let mut v: Vec<String> = ls.iter().map(|l| l.name.clone()).collect();
-            v.sort();
-            v
-        };
-        let sorted = |ls: &[&str]| -> Vec<String> {
-            let mut v: Vec<String> = ls.iter().map(|s| s.to_string()).collect();
-            v.sort();
-            v
-        };
-        let (have_in, have_out) = (
-            names(links::consumed_links(ctx.plan, ctx.me)),
-            names(links::produced_links(ctx.plan, ctx.me)),
+        let consumed = links::consumed_links(ctx.plan, ctx.me);
+        let have_in = sorted(consumed.iter().map(|l| l.name.as_str()).collect());
+        let have_out = sorted(
+            links::produced_links(ctx.plan, ctx.me)
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect(),
         );
-        if have_in != sorted(inputs) || have_out != sorted(outputs) {
+        if have_in != sorted(inputs.to_vec()) || have_out != sorted(outputs.to_vec()) {
             return Err(format!(
-                "tile {} (app {}) was generated for inputs {inputs:?} and outputs {outputs:?}, \
+                "tile {} (app {app}) was generated for inputs {inputs:?} and outputs {outputs:?}, \
                  but the running topology gives it inputs {have_in:?} and outputs {have_out:?}: \
                  rebuild the binary from this topology",
-                ctx.me.instance, app
+                ctx.me.instance
             ));
         }
+        let options = netbase_runtime::link::ConsumerOptions {
+            publish_every: 32,
+            ..Default::default()
+        };
         let mut rings = Vec::new();
         let mut frame = 0;
         for (link, name) in inputs.iter().enumerate() {
-            let options = netbase_runtime::link::ConsumerOptions {
-                publish_every: 32,
-                ..Default::default()
-            };
-            let plan = links::consumed_links(ctx.plan, ctx.me)
-                .into_iter()
+            let plan = consumed
+                .iter()
                 .find(|l| l.name == *name)
                 .ok_or_else(|| format!("no input link {name}"))?;
             frame = frame.max(plan.frame_size as usize);
+            // `links::consumers` returns the rings in this order: one per producer instance.
             let producers = plan
                 .rings
                 .iter()
                 .filter(|r| r.consumer == ctx.me.instance)
-                .map(|r| producer_index(&r.producer));
+                .map(|r| {
+                    ctx.plan
+                        .tiles
+                        .iter()
+                        .find(|t| t.instance == r.producer)
+                        .map_or(0, |t| t.index)
+                });
             let consumers = links::consumers(ctx.plan, ctx.me, ctx.joined, name, options)?;
             for (from, consumer) in producers.zip(consumers) {
                 rings.push(Input {
@@ -329,10 +330,8 @@ impl<'a> StemCore<'a> {
     }
 }
 
-/// The instance index of `name.i`.
-fn producer_index(instance: &str) -> u32 {
-    instance
-        .rsplit_once('.')
-        .and_then(|(_, i)| i.parse().ok())
-        .unwrap_or(0)
+/// `names`, sorted (the link sets are compared regardless of order).
+fn sorted(mut names: Vec<&str>) -> Vec<&str> {
+    names.sort_unstable();
+    names
 }

@@ -66,12 +66,13 @@ pub fn run(args: &DiffArgs) -> i32 {
 fn snapshots(name: &str) -> Result<(Snapshot, Snapshot), String> {
     let mut req = RequestSocket::open(&RequestConfig::default())
         .map_err(|e| format!("cannot open a netlink socket: {e}"))?;
-    // The instance is checked before the kernel dump, so that a wrong --name fails fast.
-    super::guest::with_netbase(name, |_| Ok(()))?;
-    let kernel = Snapshot::from_kernel(&mut req)?;
-    let mirror =
-        super::guest::with_netbase(name, |view| view.snapshot().map_err(|e| e.to_string()))?;
-    Ok((kernel, mirror))
+    // One join: the instance is found (a wrong --name fails) before the kernel dump, and the
+    // guest slot it holds during the dump only delays the writer's reuse of memory.
+    super::guest::with_netbase(name, |view| {
+        let kernel = Snapshot::from_kernel(&mut req)?;
+        let mirror = view.snapshot().map_err(|e| e.to_string())?;
+        Ok((kernel, mirror))
+    })
 }
 
 /// A mismatch, with routes named like `ip route` names them instead of by their raw key.
