@@ -3,7 +3,9 @@
 //!
 //! Layout: word 0 is the sequence word, the row follows in `ceil(size / 8)` words.
 //! Sequence word: bit 0 = write in progress, bits 1..=3 = slot state (owned by the table
-//! using the slot: empty, full, tombstone, …), bits 4.. = version.
+//! using the slot: empty, full, tombstone, …), bits 4..=55 = version, bits 56..=63 = tag (a
+//! byte the table publishes with the row, e.g. the FIB's prefix length: a reader gets it from
+//! the word it loads anyway, instead of with one more dependent load).
 //!
 //! Soundness: readers never read the row with plain loads (a read racing with a write would be
 //! undefined behaviour even if discarded). They copy it word by word with `Relaxed` atomic
@@ -26,6 +28,8 @@ const WRITING: u64 = 1;
 const STATE_SHIFT: u32 = 1;
 const STATE_MASK: u64 = 0b111 << STATE_SHIFT;
 const VERSION_ONE: u64 = 1 << 4;
+const TAG_SHIFT: u32 = 56;
+const VERSION_MASK: u64 = ((1 << TAG_SHIFT) - 1) & !(STATE_MASK | WRITING);
 
 /// How many times a reader retries a slot that is being written before giving up. A writer
 /// rewrites a slot in tens of nanoseconds; a slot that stays odd this long belongs to a writer
@@ -43,11 +47,14 @@ pub struct Snapshot<T> {
     pub state: u8,
     /// Version: changes with every write of the slot.
     pub version: u64,
+    /// The tag published with the row (0 for slots written with [`SeqSlot::write`]).
+    pub tag: u8,
     pub value: T,
 }
 
-/// Reader fast path: one attempt to copy the row of slot `words` (a [`SeqSlot`]'s words),
-/// `Some` only if the slot was in `state`, not being written, and not written during the copy.
+/// Reader fast path: one attempt to copy the row of slot `words` (a [`SeqSlot`]'s words) and
+/// its tag, `Some` only if the slot was in `state`, not being written, and not written during
+/// the copy.
 /// `None` says nothing more: the caller falls back to [`SeqSlot::try_read`] to tell a slot in
 /// another state from one being written.
 ///
@@ -55,7 +62,7 @@ pub struct Snapshot<T> {
 /// state) folded into one comparison after the copy: for a lookup's last step, where each
 /// branch shows (the FIB's cloud benchmark gained 4% over `try_read` plus a state test).
 #[inline(always)]
-pub fn read_in_state<T: SharedRow + Copy, W: Word>(words: &[W], state: u8) -> Option<T> {
+pub fn read_in_state<T: SharedRow + Copy, W: Word>(words: &[W], state: u8) -> Option<(T, u8)> {
     const { assert!(size_of::<T>() <= MAX_ROW_WORDS * 8) };
     let at_rest = u64::from(state & 0b111) << STATE_SHIFT;
     let n = size_of::<T>().div_ceil(8);
@@ -77,7 +84,8 @@ pub fn read_in_state<T: SharedRow + Copy, W: Word>(words: &[W], state: u8) -> Op
     // and T is `Copy`, so duplicating it is fine. An unchanged sequence word without the
     // writing bit around the copy means no write overlapped it (the fences order the copy
     // between the two loads), so the bytes are one row as the writer stored it.
-    Some(unsafe { core::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
+    let row = unsafe { core::ptr::read_unaligned(buf.as_ptr().cast::<T>()) };
+    Some((row, (s1 >> TAG_SHIFT) as u8))
 }
 
 /// Words needed for a `T` plus its sequence word.
@@ -138,7 +146,8 @@ impl<'a, W: Word> SeqSlot<'a, W> {
         let value = unsafe { core::ptr::read_unaligned(buf.as_ptr().cast::<T>()) };
         Some(Snapshot {
             state: ((s1 & STATE_MASK) >> STATE_SHIFT) as u8,
-            version: s1 >> 4,
+            version: (s1 & VERSION_MASK) >> 4,
+            tag: (s1 >> TAG_SHIFT) as u8,
             value,
         })
     }
@@ -155,10 +164,17 @@ impl<'a, W: Word> SeqSlot<'a, W> {
         Err(Busy)
     }
 
-    /// Writer only: publishes `value` with `state`. There must be exactly one writer per slot
-    /// (the tables' writer handles guarantee it).
+    /// Writer only: publishes `value` with `state` (and tag 0). There must be exactly one
+    /// writer per slot (the tables' writer handles guarantee it).
     #[inline]
     pub fn write<T: SharedRow + Copy>(&self, state: u8, value: &T) {
+        self.write_tagged(state, 0, value);
+    }
+
+    /// Writer only: publishes `value` with `state` and `tag`, which readers get with the row,
+    /// from the same consistent copy.
+    #[inline]
+    pub fn write_tagged<T: SharedRow + Copy>(&self, state: u8, tag: u8, value: &T) {
         self.check::<T>();
         let n = size_of::<T>().div_ceil(8);
         let mut buf = [0u64; MAX_ROW_WORDS];
@@ -179,20 +195,23 @@ impl<'a, W: Word> SeqSlot<'a, W> {
         for (b, w) in buf[..n].iter().zip(&self.words[1..=n]) {
             w.store(*b, Relaxed);
         }
-        self.words[0].store(next(s, state), Release);
+        self.words[0].store(next(s, state, tag), Release);
     }
 
-    /// Writer only: changes the state without touching the payload (e.g. to a tombstone).
+    /// Writer only: changes the state without touching the payload or the tag (e.g. to a
+    /// tombstone).
     #[inline]
     pub fn set_state(&self, state: u8) {
         let s = self.words[0].load(Relaxed);
-        self.words[0].store(next(s, state), Release);
+        self.words[0].store(next(s, state, (s >> TAG_SHIFT) as u8), Release);
     }
 }
 
-fn next(seq: u64, state: u8) -> u64 {
-    let version = (seq & !(STATE_MASK | WRITING)).wrapping_add(VERSION_ONE);
-    version | (u64::from(state & 0b111) << STATE_SHIFT)
+/// The sequence word after a write of `seq`'s slot: the next version (wrapping within its
+/// bits, never into the tag's), `state` and `tag`.
+fn next(seq: u64, state: u8, tag: u8) -> u64 {
+    let version = (seq & VERSION_MASK).wrapping_add(VERSION_ONE) & VERSION_MASK;
+    version | (u64::from(state & 0b111) << STATE_SHIFT) | (u64::from(tag) << TAG_SHIFT)
 }
 
 #[cfg(test)]
@@ -233,10 +252,31 @@ mod tests {
         let s2 = slot.read::<Row>().unwrap();
         assert_eq!((s2.state, s2.value), (2, r));
         assert!(s2.version > v);
+        assert_eq!(s2.tag, 0);
         // A writer that died mid-write: readers give up instead of spinning forever.
         words[0].store(words[0].load(Relaxed) | WRITING, Relaxed);
         assert_eq!(slot.try_read::<Row>(), None);
         assert_eq!(slot.state(), None);
+    }
+
+    #[test]
+    fn tags_survive_state_changes_and_versions_never_reach_them() {
+        let words: Vec<AtomicU64> = (0..slot_words::<u64>())
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let slot = SeqSlot::new(&words[..]);
+        slot.write_tagged(1, 0xa5, &7u64);
+        slot.set_state(2);
+        let s = slot.read::<u64>().unwrap();
+        assert_eq!((s.state, s.tag, s.value), (2, 0xa5, 7));
+        // The last version before the wrap: the next write wraps it to 0, tag and state intact.
+        words[0].store(VERSION_MASK | 0xa5 << TAG_SHIFT | 1 << STATE_SHIFT, Relaxed);
+        assert_eq!(slot.read::<u64>().unwrap().version, VERSION_MASK >> 4);
+        slot.write_tagged(3, 0x5a, &8u64);
+        let s = slot.read::<u64>().unwrap();
+        assert_eq!((s.state, s.tag, s.version, s.value), (3, 0x5a, 0, 8));
+        slot.write(3, &9u64);
+        assert_eq!(slot.read::<u64>().unwrap().tag, 0, "write publishes tag 0");
     }
 
     #[test]
@@ -255,13 +295,18 @@ mod tests {
         let slot = SeqSlot::new(&words[..]);
         assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "never written");
         slot.write(FULL, &row);
-        assert_eq!(read_in_state::<Row, _>(&words, FULL), Some(row));
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), Some((row, 0)));
+        slot.write_tagged(FULL, 32, &row);
+        assert_eq!(read_in_state::<Row, _>(&words, FULL), Some((row, 32)));
         for state in [0, 2, 7] {
             slot.write(state, &row);
             assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "state {state}");
         }
         slot.write(FULL, &row);
-        assert_eq!(slot.try_read::<Row>().map(|s| s.value), Some(row));
+        assert_eq!(
+            slot.try_read::<Row>().map(|s| (s.value, s.tag)),
+            Some((row, 0))
+        );
         // A write in progress (what a writer that died mid-write leaves).
         words[0].store(words[0].load(Relaxed) | 1, Relaxed);
         assert_eq!(slot.try_read::<Row>(), None);

@@ -4,8 +4,9 @@
 //! with them, so the plan and the runtime cannot disagree. Any change bumps
 //! [`STORAGE_FORMAT`], which is part of every layout fingerprint.
 
-/// Version of the storage formats below.
-pub const STORAGE_FORMAT: u32 = 2;
+/// Version of the storage formats below. 3: LPM next-hop slots carry their prefix length in
+/// the sequence word's tag, and the length table that preceded the default cell is gone.
+pub const STORAGE_FORMAT: u32 = 3;
 /// Objects start on a page so that each can be mapped, protected and huge-paged on its own.
 pub const OBJECT_ALIGN: u64 = 4096;
 /// Every table starts with a header page (kind, capacity, counters, epoch, mode).

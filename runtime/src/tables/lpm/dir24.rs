@@ -17,7 +17,7 @@
 //!   uniform) and the group is retired; it is reused only after a grace period (QSBR).
 //!
 //! The /0 route is not written into tbl24 (it would be 2^24 stores per change of a host's
-//! default route): its value sits in one cell after the length table, and readers fall back to
+//! default route): its value sits in one cell before the first group, and readers fall back to
 //! it for an entry holding `NO_ROUTE`. So entries covered by nothing but /0 hold `NO_ROUTE`.
 //!
 //! If no group can be had, the /24's tbl24 entry holds `MARKER` (readers answer "incomplete"
@@ -84,7 +84,7 @@ fn long_range(prefix: u32, len: u8) -> core::ops::Range<usize> {
 }
 
 impl<'a> Index<'a> {
-    /// `first_group`: groups below it hold the next-hop length table.
+    /// `first_group`: groups below it hold the default cell.
     pub fn new(tbl: Tbl<'a>, default: &'a AtomicU16, first_group: u16) -> Self {
         let end = tbl.group_count().min(usize::from(u16::MAX >> 1) + 1) as u16;
         Index {

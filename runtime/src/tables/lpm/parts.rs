@@ -3,9 +3,7 @@
 
 use core::sync::atomic::{AtomicU16, AtomicU64};
 
-use super::encoding::MAX_NEXTHOP_ID;
 use super::error::FibError;
-use super::nexthops::LenTable;
 use crate::region::Region;
 use crate::tables::geometry::{lpm_layout, LpmLayout, LPM_TBL24_ENTRIES, LPM_TBL8_GROUP_ENTRIES};
 
@@ -23,10 +21,8 @@ pub(crate) struct Parts<'a> {
     pub small: [&'a [AtomicU64]; 2],
     /// tbl24 and the groups (tables above `LPM_SMALL_LIMIT` only).
     pub index: Option<(&'a [AtomicU16], &'a [AtomicU16])>,
-    /// The first groups hold the next-hop length table and the default cell; groups
-    /// start after them.
+    /// The first group holds the default cell; groups start after it.
     pub first_group: u16,
-    pub lens: Option<LenTable<'a>>,
     /// The value of the /0 route for the index (see [`super::dir24`]).
     pub default: Option<&'a AtomicU16>,
 }
@@ -66,27 +62,17 @@ impl<'a> Parts<'a> {
             part(&region, layout.small[0], layout.small_bytes)?.words(),
             part(&region, layout.small[1], layout.small_bytes)?.words(),
         ];
-        let (index, first_group, lens, default) = match (layout.tbl24, layout.tbl8) {
+        let (index, first_group, default) = match (layout.tbl24, layout.tbl8) {
             (Some(t24), Some(t8)) => {
                 let tbl24 = part(&region, t24, LPM_TBL24_ENTRIES * 2)?.as_u16();
                 let tbl8 =
                     part(&region, t8, layout.tbl8_groups * LPM_TBL8_GROUP_ENTRIES * 2)?.as_u16();
-                let max_id = layout.nexthop_count.min(u64::from(MAX_NEXTHOP_ID)) as u16;
-                let cells = LenTable::cells_for(max_id);
-                // The length table, then the default cell.
-                let groups = (cells + 1).div_ceil(LPM_TBL8_GROUP_ENTRIES as usize);
-                if groups >= layout.tbl8_groups as usize {
-                    return Err(FibError::Layout("too few groups for the next-hop lengths"));
-                }
-                let lens = LenTable::new(&tbl8[..cells]);
-                (
-                    Some((tbl24, tbl8)),
-                    groups as u16,
-                    Some(lens),
-                    Some(&tbl8[cells]),
-                )
+                let Some(default) = tbl8.first().filter(|_| layout.tbl8_groups > 1) else {
+                    return Err(FibError::Layout("too few groups for the default cell"));
+                };
+                (Some((tbl24, tbl8)), 1, Some(default))
             }
-            _ => (None, 0, None, None),
+            _ => (None, 0, None),
         };
         Ok(Parts {
             layout,
@@ -98,7 +84,6 @@ impl<'a> Parts<'a> {
             small,
             index,
             first_group,
-            lens,
             default,
         })
     }

@@ -8,7 +8,7 @@ use super::dir24::Tbl;
 use super::encoding::{PrefixWord, FLAG_ACTIVE, MARKER, MAX_NEXTHOP_ID, NO_ROUTE};
 use super::error::FibError;
 use super::mode;
-use super::nexthops::{LenTable, SLOT_FULL};
+use super::nexthops::SLOT_FULL;
 use super::parts::Parts;
 use super::routelist::{RouteSlots, LISTED};
 use super::small;
@@ -47,7 +47,6 @@ impl NoRow {
 #[derive(Clone, Copy)]
 struct IndexView<'a> {
     tbl: Tbl<'a>,
-    lens: LenTable<'a>,
     default: &'a AtomicU16,
 }
 
@@ -105,10 +104,9 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
             header,
             epoch,
             small: parts.small,
-            index: match (parts.index, parts.lens, parts.default) {
-                (Some((t24, t8)), Some(lens), Some(default)) => Some(IndexView {
+            index: match (parts.index, parts.default) {
+                (Some((t24, t8)), Some(default)) => Some(IndexView {
                     tbl: Tbl::new(t24, t8),
-                    lens,
                     default,
                 }),
                 _ => None,
@@ -144,10 +142,10 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
         // The common cases inline, the index first (every table past a handful of routes uses
         // it); the rare ones (markers, garbage, overflow) out of line, where they cannot push
         // the common ones off their straight path (the cloud benchmark's single lookups went
-        // from 0.80x to 1.0x of linear-hash with this and the cheaper row and length reads).
+        // from 0.80x to 1.0x of linear-hash with this and the cheaper row read).
         // The row is read in one place, `hit`: a second copy for small mode cost the host
         // benchmark 15%.
-        let (id, len) = 'located: {
+        let id = 'located: {
             if m == mode::INDEX {
                 if let Some(ix) = &self.index {
                     let v = match ix.tbl.resolve(addr) {
@@ -155,9 +153,7 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
                         v => v,
                     };
                     if v.wrapping_sub(1) < MAX_NEXTHOP_ID {
-                        if let Some(len) = ix.lens.get(v) {
-                            break 'located (v, len);
-                        }
+                        break 'located v;
                     } else if v == NO_ROUTE {
                         return Lookup::Miss;
                     }
@@ -173,13 +169,13 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
                 Err(no) => return no.answer(),
             }
         };
-        self.hit(id, len)
+        self.hit(id)
     }
 
     /// What `lookup` leaves to the general way (which may redo some of its work).
     #[cold]
     #[inline(never)]
-    fn locate_rare(&self, m: u64, addr: u32) -> Result<(u16, u8), NoRow> {
+    fn locate_rare(&self, m: u64, addr: u32) -> Result<u16, NoRow> {
         if m & mode::OVERFLOW != 0 {
             return Err(NoRow::Incomplete);
         }
@@ -243,23 +239,19 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
     #[inline(always)]
     fn answer(&self, ix: &IndexView<'a>, v: u16) -> Lookup<N> {
         match Self::locate(ix, v) {
-            Ok((id, len)) => self.hit(id, len),
+            Ok(id) => self.hit(id),
             Err(no) => no.answer(),
         }
     }
 
-    /// The next-hop id and prefix length that index entry `v` stands for.
+    /// The next-hop id that index entry `v` stands for.
     #[inline(always)]
-    fn locate(ix: &IndexView<'a>, v: u16) -> Result<(u16, u8), NoRow> {
+    fn locate(ix: &IndexView<'a>, v: u16) -> Result<u16, NoRow> {
         // One test for the common case, a next-hop id (1..=MAX_NEXTHOP_ID).
-        let id = if v.wrapping_sub(1) < MAX_NEXTHOP_ID {
-            v
+        if v.wrapping_sub(1) < MAX_NEXTHOP_ID {
+            Ok(v)
         } else {
-            Self::special(ix, v)?
-        };
-        match ix.lens.get(id) {
-            Some(len) => Ok((id, len)),
-            None => Err(NoRow::Miss),
+            Self::special(ix, v)
         }
     }
 
@@ -276,27 +268,29 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
         }
     }
 
+    /// The next-hop id of the prefix covering `addr` in small array `array`. (Its length is
+    /// the id's too: ids name a row and a length.)
     #[inline(always)]
-    fn locate_small(&self, addr: u32, array: usize) -> Result<(u16, u8), NoRow> {
+    fn locate_small(&self, addr: u32, array: usize) -> Result<u16, NoRow> {
         match small::scan(self.small[array & 1], addr) {
             None => Err(NoRow::Miss),
             Some(p) if p.nexthop == MARKER => Err(NoRow::Incomplete),
-            Some(p) => Ok((p.nexthop, p.len)),
+            Some(p) => Ok(p.nexthop),
         }
     }
 
     #[inline(always)]
     fn lookup_small(&self, addr: u32, array: usize) -> Lookup<N> {
         match self.locate_small(addr, array) {
-            Ok((id, len)) => self.hit(id, len),
+            Ok(id) => self.hit(id),
             Err(no) => no.answer(),
         }
     }
 
     #[inline(always)]
-    fn hit(&self, id: u16, prefix_len: u8) -> Lookup<N> {
+    fn hit(&self, id: u16) -> Lookup<N> {
         match self.nexthop(id) {
-            Ok(Some(nexthop)) => Lookup::Hit {
+            Ok(Some((nexthop, prefix_len))) => Lookup::Hit {
                 nexthop,
                 prefix_len,
             },
@@ -305,9 +299,10 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
         }
     }
 
-    /// The row of next-hop `id` (`None`: no such slot, or an empty one — a corrupt entry).
+    /// The row of next-hop `id` and its prefix length (`None`: no such slot, an empty one or
+    /// a length over 32 — a corrupt entry).
     #[inline(always)]
-    fn nexthop(&self, id: u16) -> Result<Option<N>, Busy> {
+    fn nexthop(&self, id: u16) -> Result<Option<(N, u8)>, Busy> {
         // A constant slot size (checked at attach) lets the compiler drop the seqlock's own
         // size check and turn the multiplication into address arithmetic.
         let w = slot_words::<N>();
@@ -319,13 +314,13 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
         };
         // Registered readers never meet a slot mid-write (see NEXTHOP_ATTEMPTS): one attempt
         // with a single test first, the general loop only when it fails.
-        if let Some(row) = crate::sync::seqlock::read_in_state::<N, _>(words, SLOT_FULL) {
-            return Ok(Some(row));
+        if let Some((row, len)) = crate::sync::seqlock::read_in_state::<N, _>(words, SLOT_FULL) {
+            return Ok((len <= 32).then_some((row, len)));
         }
         let slot = SeqSlot::new(words);
         for _ in 0..NEXTHOP_ATTEMPTS {
             if let Some(s) = slot.try_read::<N>() {
-                return Ok((s.state == SLOT_FULL).then_some(s.value));
+                return Ok((s.state == SLOT_FULL && s.tag <= 32).then_some((s.value, s.tag)));
             }
             core::hint::spin_loop();
         }
@@ -375,7 +370,7 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
                 return Ok(None);
             }
             let p = PrefixWord::decode(first.value);
-            let Ok(row) = self.nexthop(p.nexthop) else {
+            let Ok(hop) = self.nexthop(p.nexthop) else {
                 continue;
             };
             // The id may have been released and reused while we read its row; an unchanged
@@ -385,7 +380,7 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
                 Some(again) if again.version == first.version => {}
                 _ => continue,
             }
-            return Ok(row.map(|nexthop| ListedRoute {
+            return Ok(hop.map(|(nexthop, _)| ListedRoute {
                 prefix: p.addr,
                 len: p.len,
                 nexthop,

@@ -172,7 +172,6 @@ where
                 parts.nexthops,
                 parts.nexthop_slot_words,
                 parts.layout.nexthop_count as usize,
-                parts.lens,
             ),
             list: RouteList::new(RouteSlots::new(parts.prefixes, parts.prefix_slot_words)),
             index: match (parts.index, parts.default) {
