@@ -1139,8 +1139,9 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         "netbase: capacity {} (the shipped main4) unless more routes, metric 0, next hops are \
          40-byte Route4 rows; bytes = the shared table object (what readers map), \
          writer_private_bytes = the writer's RIB and index bookkeeping; lookups_per_sec = one \
-         call per address like the baselines, burst_lookups_per_sec = `lookup_burst` on bursts \
-         of 64 (a net tile's poll loop); updates = every route inserted into an empty table in \
+         call per address like the baselines (and like the net tile, which routes each datagram \
+         with one `lookup_chain`), burst_lookups_per_sec = `lookup_burst` on bursts of 64 (for \
+         callers that have many addresses at once); updates = every route inserted into an empty table in \
          random order, then removed in random order; implementations measured in turn each round",
         MAIN4.capacity
     ));

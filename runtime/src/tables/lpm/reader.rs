@@ -188,7 +188,7 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
         }
     }
 
-    /// Looks up a burst of addresses (a poll loop's packets): `out[i]` gets the answer
+    /// Looks up a burst of addresses (e.g. a batch of packets): `out[i]` gets the answer
     /// `lookup(addrs[i])` would give (for the first `min(len)` of each). Faster than one call
     /// per address on large tables: the first-level loads of up to 64 addresses are issued
     /// before any is needed, so their cache misses overlap (and those of the next 64 overlap
