@@ -133,13 +133,8 @@ impl Instance {
             return None;
         }
         let text = String::from_utf8(out.stdout).ok()?;
-        let mut m = HashMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ')?;
-            let name = series.split('{').next()?.to_owned();
-            m.insert(name, value.parse().ok()?);
-        }
-        Some(m)
+        let samples = netbase::cli::parse_samples(&text).ok()?;
+        Some(samples.into_iter().map(|s| (s.name, s.value)).collect())
     }
 
     #[track_caller]

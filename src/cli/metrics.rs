@@ -181,3 +181,71 @@ fn render(readings: &[TileReading<'_>], now_ns: u64) -> String {
     }
     out
 }
+
+/// One sample of `netbase metrics` output, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series name, `netbase_` prefix included.
+    pub name: String,
+    /// The `tile` label.
+    pub tile: String,
+    pub value: f64,
+}
+
+/// The samples of `netbase metrics` output (HELP and TYPE lines skipped), for programs and
+/// tests that read it; `Err` quotes the first line that is not a sample as the command writes
+/// them.
+pub fn parse_samples(text: &str) -> Result<Vec<Sample>, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|line| {
+            let sample = || -> Option<Sample> {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (name, labels) = series.split_once('{')?;
+                let tile = labels.strip_prefix("tile=\"")?.split('"').next()?;
+                Some(Sample {
+                    name: name.to_owned(),
+                    tile: tile.to_owned(),
+                    value: value.parse().ok()?,
+                })
+            };
+            sample().ok_or_else(|| format!("not a netbase metrics sample: {line:?}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_read_back_and_other_lines_refused() {
+        let text = "# HELP netbase_tile_up 1 if the tile is running.\n\
+                    # TYPE netbase_tile_up gauge\n\
+                    netbase_tile_up{tile=\"net\",instance=\"0\"} 1\n\
+                    netbase_tile_heartbeat_age_seconds{tile=\"netlink\",instance=\"0\"} 0.012500\n";
+        assert_eq!(
+            parse_samples(text).unwrap(),
+            [
+                Sample {
+                    name: "netbase_tile_up".into(),
+                    tile: "net".into(),
+                    value: 1.0
+                },
+                Sample {
+                    name: "netbase_tile_heartbeat_age_seconds".into(),
+                    tile: "netlink".into(),
+                    value: 0.0125
+                },
+            ]
+        );
+        for bad in [
+            "netbase_x 1",
+            "netbase_x{tile=\"a\"} one",
+            "netbase_x{instance=\"0\"} 1",
+        ] {
+            let e = parse_samples(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod demo;
 mod diff;
 mod guest;
 pub(crate) mod metrics;
+pub use metrics::{parse_samples, Sample};
 mod route_get;
 mod run;
 pub(crate) mod show;

@@ -91,14 +91,13 @@ impl Instance {
             return None;
         }
         let text = String::from_utf8(out.stdout).ok()?;
-        let mut m = HashMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (name, labels) = series.split_once('{')?;
-            let tile = labels.split('"').nth(1)?;
-            m.insert(format!("{tile}/{name}"), value.parse().ok()?);
-        }
-        Some(m)
+        let samples = netbase::cli::parse_samples(&text).ok()?;
+        Some(
+            samples
+                .into_iter()
+                .map(|s| (format!("{}/{}", s.tile, s.name), s.value))
+                .collect(),
+        )
     }
 
     /// Waits until `done(metrics)`; panics with the log after the timeout or if the
@@ -314,10 +313,11 @@ fn a_udp_app_tile_behind_a_net_tile_answers_clients() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let value = |text: &str, metric: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(&format!("netbase_{metric}{{")))
-            .and_then(|l| l.rsplit_once(' '))
-            .and_then(|(_, v)| v.parse().ok())
+        netbase::cli::parse_samples(text)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.name == format!("netbase_{metric}"))
+            .map(|s| s.value)
             .unwrap_or_else(|| panic!("no {metric} in:\n{text}"))
     };
     let deadline = Instant::now() + Duration::from_secs(2);

@@ -3,8 +3,8 @@
 //! An id names one `(row, prefix length)` pair: index entries hold only an id, and a lookup
 //! must return the matched prefix's length, so the length travels with the id: it is the tag
 //! of the id's slot (see `sync::seqlock`), which a lookup gets from the sequence word it loads
-//! anyway. (A separate per-id length table cost a lookup one more dependent load: single
-//! lookups on 1M prefixes went from 28M/s to about 38M/s without it.) Real tables have few
+//! anyway (a separate per-id length table cost every lookup one more load, dependent on the
+//! index entry's cache miss). Real tables have few
 //! distinct rows (gateways × interfaces), and a row rarely appears with many lengths, so the
 //! 32,766 ids go a long way.
 //!

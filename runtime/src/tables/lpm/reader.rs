@@ -192,8 +192,8 @@ impl<'a, N: SharedRow + Copy> Fib4Reader<'a, N> {
     /// `lookup(addrs[i])` would give (for the first `min(len)` of each). Faster than one call
     /// per address on large tables: the first-level loads of up to 64 addresses are issued
     /// before any is needed, so their cache misses overlap (and those of the next 64 overlap
-    /// the work on these), and the mode is read once. (64 at a time rather than 16: 2.5-2.8x
-    /// the single-call rate on the 1M benchmark instead of 1.9-2.0x.)
+    /// the work on these), and the mode is read once. (64 at a time rather than 16: 2.5x the
+    /// single-call rate in the 1M case of `netbase bench fib4` instead of 2.0x.)
     pub fn lookup_burst(&self, addrs: &[u32], out: &mut [Lookup<N>]) {
         let n = addrs.len().min(out.len());
         let (addrs, out) = (&addrs[..n], &mut out[..n]);
