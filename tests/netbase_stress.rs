@@ -193,39 +193,50 @@ fn stress_reader_child() {
     let (mut checked, mut violations, mut busy, mut found_churn) = (0u64, 0u64, 0u64, 0u64);
     let mut first_violation = String::new();
     println!("READY");
+    let route_ok = |addr: u32, answer: &Lookup<Route4>| match *answer {
+        Lookup::Hit {
+            nexthop: n,
+            prefix_len,
+        } => {
+            let (p, l) = (n.gateway.to_u32(), n.oif);
+            u32::from(prefix_len) == l
+                && covers(p, prefix_len, addr)
+                && n.prefsrc.to_u32() == route_check(p, prefix_len, n.priority)
+                && prefix_len >= stable_len(addr)
+        }
+        _ => false,
+    };
+    let (mut addrs, mut answers) = ([0u32; 64], [Lookup::Miss; 64]);
+    let (mut batches, mut step) = (0u64, 0u64);
     while checked < wanted {
-        if checked % 2 == 1 {
-            // A route lookup, between quiescent points (a poll loop's batch).
-            if checked % 64 == 1 {
-                qsbr.quiescent();
+        step += 1;
+        // One route batch of 64 per 64 neighbour checks.
+        if step % 65 == 0 {
+            // A batch of route lookups between quiescent points, as a net tile's poll loop
+            // does: every other batch through `lookup_burst`, the others one by one.
+            qsbr.quiescent();
+            for a in addrs.iter_mut() {
+                *a = 0x0a00_0000 | (rng.next_u64() as u32 & 0x0003_ffff);
             }
-            let addr = 0x0a00_0000 | (rng.next_u64() as u32 & 0x0003_ffff);
-            match main.lookup(addr) {
-                Lookup::Busy => {
+            batches += 1;
+            if batches % 2 == 0 {
+                main.lookup_burst(&addrs, &mut answers);
+            } else {
+                for (o, &a) in answers.iter_mut().zip(&addrs) {
+                    *o = main.lookup(a);
+                }
+            }
+            for (&addr, answer) in addrs.iter().zip(&answers) {
+                if *answer == Lookup::Busy {
                     busy += 1;
                     continue;
                 }
-                answer => {
-                    checked += 1;
-                    routes_checked += 1;
-                    let ok = match answer {
-                        Lookup::Hit {
-                            nexthop: n,
-                            prefix_len,
-                        } => {
-                            let (p, l) = (n.gateway.to_u32(), n.oif);
-                            u32::from(prefix_len) == l
-                                && covers(p, prefix_len, addr)
-                                && n.prefsrc.to_u32() == route_check(p, prefix_len, n.priority)
-                                && prefix_len >= stable_len(addr)
-                        }
-                        _ => false,
-                    };
-                    if !ok {
-                        route_violations += 1;
-                        if first_violation.is_empty() {
-                            first_violation = format!("route for {addr:#x}: {answer:?}");
-                        }
+                checked += 1;
+                routes_checked += 1;
+                if !route_ok(addr, answer) {
+                    route_violations += 1;
+                    if first_violation.is_empty() {
+                        first_violation = format!("route for {addr:#x}: {answer:?}");
                     }
                 }
             }

@@ -7,13 +7,18 @@
 //! Two tables: one without an index (capacity 4096: small arrays only, including the overflow
 //! past 64 prefixes), one with (capacity 8192: tbl24 is 32 MiB, so each case builds one region
 //! and the case counts stay moderate).
+//!
+//! The chain of a small table and an indexed one (`local` → `main`, with `throw` routes) is
+//! checked the same way: single and burst chain lookups against the model's walk.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use netbase_runtime::region::HeapRegion;
 use netbase_runtime::sync::qsbr::NoReaders;
 use netbase_runtime::tables::geometry::lpm_layout;
-use netbase_runtime::tables::lpm::{Fib4Reader, Fib4Writer, FibError, Lookup};
+use netbase_runtime::tables::lpm::{
+    lookup_chain, lookup_chain_burst, ChainResult, Fib4Reader, Fib4Writer, FibError, Lookup,
+};
 use netbase_runtime::SharedRow;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -290,5 +295,87 @@ proptest! {
     #[test]
     fn indexed_table_matches_model(ops in ops(any_prefix().boxed(), 1..240)) {
         run(&ops, 8192, false);
+    }
+}
+
+/// The next hop the chain tests treat as a `throw` route.
+const THROW_HOP: u32 = 3;
+
+fn is_throw(h: &Hop) -> bool {
+    h.gw == THROW_HOP
+}
+
+/// The kernel's walk over the models (see `lpm::chain`).
+fn model_chain(models: &[&Model], addr: u32) -> ChainResult<Hop> {
+    for (table, m) in models.iter().enumerate() {
+        if let Lookup::Hit {
+            nexthop,
+            prefix_len,
+        } = m.lookup(addr)
+        {
+            if !is_throw(&nexthop) {
+                return ChainResult::Hit {
+                    table,
+                    nexthop,
+                    prefix_len,
+                };
+            }
+        }
+    }
+    ChainResult::Unreachable
+}
+
+/// Builds a small `local` and an indexed `main` from the inserts, then compares single and
+/// burst chain lookups with the models at every probe (bursts of every length up to 150, so
+/// partial and several chain steps are covered).
+fn run_chain(local_ops: &[Op], main_ops: &[Op]) {
+    let (ml, mm) = (region_for(4096), region_for(8192));
+    let mut wl = Fib4Writer::<Hop, _>::create(ml.region(), 4096, NoReaders).unwrap();
+    let mut wm = Fib4Writer::<Hop, _>::create(mm.region(), 8192, NoReaders).unwrap();
+    let (mut local, mut main) = (Model::default(), Model::default());
+    for op in local_ops {
+        apply(&mut wl, &mut local, op, true);
+    }
+    for op in main_ops {
+        apply(&mut wm, &mut main, op, false);
+    }
+    let rl = Fib4Reader::<Hop>::attach(ml.read_only(), 4096).unwrap();
+    let rm = Fib4Reader::<Hop>::attach(mm.read_only(), 8192).unwrap();
+    let tables = [&rl, &rm];
+    let overflow = local.prefixes() > 64;
+    let mut probes: Vec<u32> = local.probes().union(&main.probes()).copied().collect();
+    // Interleave far and near addresses so a burst mixes tables and answers.
+    probes.sort_by_key(|a| a.wrapping_mul(0x9e37_79b1));
+    let want: Vec<ChainResult<Hop>> = probes
+        .iter()
+        .map(|&a| {
+            if overflow {
+                ChainResult::Incomplete { table: 0 }
+            } else {
+                model_chain(&[&local, &main], a)
+            }
+        })
+        .collect();
+    for (&a, w) in probes.iter().zip(&want) {
+        assert_eq!(lookup_chain(a, &tables, is_throw), *w, "single {a:#x}");
+    }
+    let mut out = vec![ChainResult::Unreachable; probes.len()];
+    for len in [1, 7, 63, 64, 65, 150] {
+        for (p, w) in probes.chunks(len).zip(want.chunks(len)) {
+            lookup_chain_burst(p, &tables, is_throw, &mut out[..p.len()]);
+            assert_eq!(&out[..p.len()], w, "burst of {len}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn chain_burst_matches_model(
+        local in ops(prop::sample::select(universe()).boxed(), 1..40),
+        main in ops(any_prefix().boxed(), 1..200),
+    ) {
+        run_chain(&local, &main);
     }
 }

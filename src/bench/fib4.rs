@@ -29,12 +29,14 @@ use std::time::{Duration, Instant};
 use netbase_runtime::region::HeapRegion;
 use netbase_runtime::sync::qsbr::{NoReaders, ReaderEpochs};
 use netbase_runtime::tables::geometry::lpm_layout;
-use netbase_runtime::tables::lpm::{Fib4Reader, Fib4Writer, Lookup};
+use netbase_runtime::tables::lpm::{
+    lookup_chain, lookup_chain_burst, ChainResult, Fib4Reader, Fib4Writer, Lookup,
+};
 use netbase_runtime::types::Ipv4;
 use prefix_trie::PrefixMap;
 
 use super::report::{median, Report, NETBASE};
-use crate::schema::tables::{main4_nexthop, MAIN4};
+use crate::schema::tables::{main4_nexthop, LOCAL4, MAIN4};
 use crate::schema::{Route4, RouteType};
 use netbase_runtime::rand::SplitMix64;
 
@@ -417,6 +419,75 @@ fn ours_burst_round(r: &Fib4Reader<'_, Route4>, word: &AtomicU64, addrs: &[u32])
     rate
 }
 
+/// The `local` table the kernel builds for a host with `lo` and one address, 10.0.0.254/24
+/// (`ip route show table local`): what the net tile's lookups walk before `main`.
+fn host_local_routes() -> [(u32, u8, Route4); 5] {
+    let row = |route_type, oif, prefsrc| Route4 {
+        table: 255,
+        route_type,
+        oif,
+        prefsrc: Ipv4::from_u32(prefsrc),
+        ..Route4::default()
+    };
+    [
+        (0x7f00_0000, 8, row(RouteType::LOCAL, 1, 0x7f00_0001)),
+        (0x7f00_0001, 32, row(RouteType::LOCAL, 1, 0x7f00_0001)),
+        (0x7fff_ffff, 32, row(RouteType::BROADCAST, 1, 0x7f00_0001)),
+        (0x0a00_00fe, 32, row(RouteType::LOCAL, 2, 0x0a00_00fe)),
+        (0x0a00_00ff, 32, row(RouteType::BROADCAST, 2, 0x0a00_00fe)),
+    ]
+}
+
+/// [`host_local_routes`] in a netbase table of the shipped `local4` capacity.
+fn host_local_table() -> Result<HeapRegion, String> {
+    let cap = LOCAL4.capacity;
+    let layout = lpm_layout(cap, size_of::<Route4>() as u64, 4).ok_or("layout overflows")?;
+    let mem = HeapRegion::zeroed(layout.total as usize);
+    let mut w =
+        Fib4Writer::<Route4, _>::create(mem.region(), cap, NoReaders).map_err(|e| e.to_string())?;
+    for (prefix, len, r) in host_local_routes() {
+        w.insert(prefix, len, 0, r).map_err(|e| e.to_string())?;
+    }
+    Ok(mem)
+}
+
+fn is_throw(r: &Route4) -> bool {
+    r.route_type == RouteType::THROW
+}
+
+#[inline(always)]
+fn chain_fold(c: &ChainResult<Route4>) -> u64 {
+    match c {
+        ChainResult::Hit {
+            nexthop,
+            prefix_len,
+            ..
+        } => fold(nexthop, *prefix_len),
+        _ => 0,
+    }
+}
+
+/// One round of the net tile's route lookup for batches of 64 datagrams:
+/// [`lookup_chain_burst`] through `local` then the case's table.
+fn ours_chain_round(tables: &[&Fib4Reader<'_, Route4>; 2], word: &AtomicU64, addrs: &[u32]) -> f64 {
+    let q = tables[1].qsbr(word);
+    q.online();
+    let mut out = [ChainResult::Unreachable; 64];
+    let start = Instant::now();
+    let mut acc = 0u64;
+    for burst in addrs.chunks(64) {
+        lookup_chain_burst(burst, tables, is_throw, &mut out);
+        for c in &out[..burst.len()] {
+            acc = acc.wrapping_add(chain_fold(c));
+        }
+        q.quiescent();
+    }
+    black_box(acc);
+    let rate = per_sec(addrs.len(), start.elapsed());
+    q.offline();
+    rate
+}
+
 fn insert_all<R: ReaderEpochs>(
     w: &mut Fib4Writer<'_, Route4, R>,
     case: &Case,
@@ -537,6 +608,26 @@ fn measure_case(
             Some(((_, len), &h)) => fold(&case.hops[usize::from(h)], len),
             None => 0,
         };
+        // The same chain for the trie: the host's `local` routes in a trie of their own,
+        // then the case's trie, with the kernel's `throw` rule (as `lookup_chain`).
+        let local_routes = host_local_routes();
+        let mut local_trie: PrefixMap<(u32, u8), usize> = PrefixMap::new();
+        for (i, (prefix, len, _)) in local_routes.iter().enumerate() {
+            local_trie.insert((*prefix, *len), i);
+        }
+        let trie_chain_answer = |a: u32| {
+            if let Some(((_, len), &i)) = local_trie.get_lpm(&(a, 32)) {
+                if !is_throw(&local_routes[i].2) {
+                    return fold(&local_routes[i].2, len);
+                }
+            }
+            match trie.get_lpm(&(a, 32)) {
+                Some(((_, len), &h)) if !is_throw(&case.hops[usize::from(h)]) => {
+                    fold(&case.hops[usize::from(h)], len)
+                }
+                _ => 0,
+            }
+        };
         let linear_answer = |a: u32| match linear.lookup(a) {
             Some((len, h)) => fold(&case.hops[usize::from(h)], len),
             None => 0,
@@ -548,14 +639,27 @@ fn measure_case(
             .chain(case.misses.iter().take(1_000))
             .copied()
             .collect();
+        let local_mem = host_local_table()?;
+        let local = Fib4Reader::<Route4>::attach(local_mem.read_only(), LOCAL4.capacity)
+            .map_err(|e| e.to_string())?;
+        let chain = [&local, &r];
         let mut out = [Lookup::Miss; 64];
+        let mut chained = [ChainResult::Unreachable; 64];
         for burst in check.chunks(64) {
             r.lookup_burst(burst, &mut out);
-            for (&a, l) in burst.iter().zip(&out) {
+            lookup_chain_burst(burst, &chain, is_throw, &mut chained);
+            for ((&a, l), c) in burst.iter().zip(&out).zip(&chained) {
                 let ours = ours_answer(&r, a);
                 if ours != ours_fold(l) || ours != trie_answer(a) || ours != linear_answer(a) {
                     return Err(format!(
                         "{}: the implementations disagree on {a:#x}",
+                        case.name
+                    ));
+                }
+                if *c != lookup_chain(a, &chain, is_throw) || chain_fold(c) != trie_chain_answer(a)
+                {
+                    return Err(format!(
+                        "{}: the chain lookups disagree on {a:#x}",
                         case.name
                     ));
                 }
@@ -571,6 +675,16 @@ fn measure_case(
                 NETBASE,
                 "burst_lookups_per_sec",
                 ours_burst_round(&r, &word, &case.hits),
+            );
+            samples.add(
+                NETBASE,
+                "chain_lookups_per_sec",
+                ours_chain_round(&chain, &word, &case.hits),
+            );
+            samples.add(
+                PREFIX_TRIE,
+                "chain_lookups_per_sec",
+                lookup_round(&case.hits, None, trie_chain_answer),
             );
             samples.add(
                 PREFIX_TRIE,
@@ -1102,6 +1216,8 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     };
     let mut rng = SplitMix64::new(opts.seed);
     let mut report = Report::new("fib4");
+    // The baselines have no burst call: their loop over the addresses is how they look up many.
+    report.compare("burst_lookups_per_sec", "lookups_per_sec");
     let mut cases = vec![
         host_case(sizes.addresses, &mut rng),
         cloud_case("cloud", sizes.cloud_hosts, false, sizes.addresses, &mut rng),
@@ -1139,9 +1255,11 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         "netbase: capacity {} (the shipped main4) unless more routes, metric 0, next hops are \
          40-byte Route4 rows; bytes = the shared table object (what readers map), \
          writer_private_bytes = the writer's RIB and index bookkeeping; lookups_per_sec = one \
-         call per address like the baselines (and like the net tile, which routes each datagram \
-         with one `lookup_chain`), burst_lookups_per_sec = `lookup_burst` on bursts of 64 (for \
-         callers that have many addresses at once); updates = every route inserted into an empty table in \
+         call per address like the baselines, burst_lookups_per_sec = `lookup_burst` on bursts \
+         of 64; chain_lookups_per_sec = the net tile's route lookup: a host's `local` table (5 \
+         routes) then this one, with `throw` (netbase: `lookup_chain_burst` on bursts of 64, as \
+         the net tile routes a batch of datagrams; prefix-trie: a trie per table, one address \
+         at a time); updates = every route inserted into an empty table in \
          random order, then removed in random order; implementations measured in turn each round",
         MAIN4.capacity
     ));
@@ -1183,6 +1301,12 @@ mod tests {
                 assert!(v.is_some_and(|v| v > 0.0), "{case} {imp}: {v:?}");
                 assert!(report.get(case, imp, "inserts_per_sec").is_some());
             }
+            // The net tile's lookup (local, then this table) for both chain implementations.
+            for imp in [NETBASE, PREFIX_TRIE] {
+                let v = report.get(case, imp, "chain_lookups_per_sec");
+                assert!(v.is_some_and(|v| v > 0.0), "{case} {imp} chain: {v:?}");
+            }
+            assert!(report.get(case, NETBASE, "burst_lookups_per_sec").is_some());
         }
         assert!(report
             .get("bgp-2k", NETBASE, "miss_lookups_per_sec")

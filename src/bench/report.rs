@@ -26,6 +26,9 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Notes printed under the text table (machine, parameters); not part of the JSON rows.
     pub notes: Vec<String>,
+    /// (netbase metric, baseline metric) pairs whose ratio is printed too where the baseline
+    /// has no metric of the first name (see [`Report::compare`]).
+    pub cross: Vec<(String, String)>,
 }
 
 impl Report {
@@ -34,7 +37,15 @@ impl Report {
             bench: bench.to_string(),
             rows: Vec::new(),
             notes: Vec::new(),
+            cross: Vec::new(),
         }
+    }
+
+    /// Also prints netbase's `ours` ÷ a baseline's `theirs`, for a baseline that has no
+    /// `ours`: e.g. netbase's burst lookups against a baseline's only way to look up many
+    /// addresses, its one-at-a-time loop.
+    pub fn compare(&mut self, ours: &str, theirs: &str) {
+        self.cross.push((ours.to_string(), theirs.to_string()));
     }
 
     pub fn push(&mut self, case: &str, implementation: &str, metrics: &[(&str, f64)]) {
@@ -104,14 +115,19 @@ impl Report {
             let ours = rows.iter().find(|r| r.implementation == NETBASE);
             if let Some(ours) = ours {
                 for base in rows.iter().filter(|r| r.implementation != NETBASE) {
+                    let theirs = |k: &str| base.metrics.iter().find(|(bk, _)| bk == k).map(|m| m.1);
                     let ratios: Vec<String> = ours
                         .metrics
                         .iter()
                         // Rates only: for sizes and latencies "×" would read the wrong way.
                         .filter(|(k, _)| k.ends_with("_per_sec"))
-                        .filter_map(|(k, v)| {
-                            let b = base.metrics.iter().find(|(bk, _)| bk == k)?.1;
-                            (b != 0.0).then(|| format!("{k} x{:.2}", v / b))
+                        .filter_map(|(k, v)| match theirs(k) {
+                            Some(b) => (b != 0.0).then(|| format!("{k} x{:.2}", v / b)),
+                            None => {
+                                let (_, t) = self.cross.iter().find(|(o, _)| o == k)?;
+                                let b = theirs(t).filter(|b| *b != 0.0)?;
+                                Some(format!("{k}/{t} x{:.2}", v / b))
+                            }
                         })
                         .collect();
                     if !ratios.is_empty() {
@@ -217,6 +233,31 @@ mod tests {
             r.render().contains("lookups_per_sec x2.00"),
             "{}",
             r.render()
+        );
+    }
+
+    #[test]
+    fn cross_metric_ratios_only_where_the_baseline_lacks_the_metric() {
+        let mut r = Report::new("demo");
+        r.compare("burst_lookups_per_sec", "lookups_per_sec");
+        r.push(
+            "big",
+            NETBASE,
+            &[("lookups_per_sec", 30.0), ("burst_lookups_per_sec", 90.0)],
+        );
+        r.push("big", "trie", &[("lookups_per_sec", 10.0)]);
+        r.push(
+            "big",
+            "batched",
+            &[("lookups_per_sec", 20.0), ("burst_lookups_per_sec", 45.0)],
+        );
+        let text = r.render();
+        assert!(text.contains("netbase / trie         lookups_per_sec x3.00  burst_lookups_per_sec/lookups_per_sec x9.00"), "{text}");
+        assert!(
+            text.contains(
+                "netbase / batched      lookups_per_sec x1.50  burst_lookups_per_sec x2.00\n"
+            ),
+            "{text}"
         );
     }
 }

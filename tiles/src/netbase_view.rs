@@ -17,6 +17,11 @@ use crate::netlink_tile::mirror::TableRegions;
 use crate::schema::tables as t;
 use crate::schema::{Addr4, Interface, Neigh4, Route4, RouteType};
 
+/// Whether a route is a `throw` route: the walk from `local` to `main` goes on past it.
+pub(crate) fn is_throw(r: &Route4) -> bool {
+    r.route_type == RouteType::THROW
+}
+
 /// `IFA_F_SECONDARY`: an address that is not the primary one of its subnet.
 const IFA_F_SECONDARY: u32 = 0x01;
 
@@ -324,9 +329,7 @@ impl<'a> NetbaseView<'a> {
     /// primary address, else the lowest address at all.
     pub fn route_get(&self, dst: Ipv4) -> Result<RouteGet, ViewError> {
         let tables = [&self.local4, &self.main4];
-        let result = lookup_chain(dst.to_u32(), &tables, |n: &Route4| {
-            n.route_type == RouteType::THROW
-        });
+        let result = lookup_chain(dst.to_u32(), &tables, is_throw);
         let mut get = RouteGet {
             dst,
             result,

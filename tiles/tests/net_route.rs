@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use netbase_runtime::region::HeapRegion;
 use netbase_runtime::sync::qsbr::NoReaders;
 use netbase_runtime::tables::header::word;
-use netbase_runtime::tables::lpm::mode;
+use netbase_runtime::tables::lpm::{mode, ChainResult};
 use netbase_runtime::types::{Ipv4, Mac, Name};
 use netbase_tiles::net_tile::{DropReason, Resolve, Resolver, TxPath};
 use netbase_tiles::netbase_view::{NetbaseView, SourceSelection};
@@ -313,8 +313,12 @@ fn every_outcome() {
     let host = Host::new();
     let view = host.view();
     let mut r = Resolver::new();
-    let mut go =
-        |dst: &str, src: Option<&str>, len: usize| resolve_with(&mut r, &view, dst, src, len);
+    let mut seen = Vec::new();
+    let mut go = |dst: &str, src: Option<&str>, len: usize| {
+        let answer = resolve_with(&mut r, &view, dst, src, len);
+        seen.push((ip(dst), src.map(ip), len, answer));
+        answer
+    };
 
     // Default route through the gateway; source selected on its subnet.
     assert_eq!(
@@ -409,6 +413,18 @@ fn every_outcome() {
     );
     assert_eq!(go("10.0.0.1", None, 65536 - 27), drop(DropReason::Mtu));
     assert_eq!(go("10.0.0.5", None, usize::MAX), drop(DropReason::Mtu));
+
+    // The same datagrams as one batch, the way the net tile sends: one burst lookup per
+    // table, then each resolved with its route. Same answers.
+    let dsts: Vec<u32> = seen.iter().map(|c| u32::from(c.0)).collect();
+    let mut routes = vec![ChainResult::Unreachable; dsts.len()];
+    Resolver::route_burst(&view, &dsts, &mut routes);
+    let g = Resolver::generation(&view);
+    let mut batch = Resolver::new();
+    for (&(dst, src, len, answer), route) in seen.iter().zip(routes) {
+        let got = batch.resolve_routed(&view, g, dst, src, len, route);
+        assert_eq!(got, answer, "{dst} in a batch");
+    }
 }
 
 #[test]

@@ -42,7 +42,23 @@ pub struct FrameMeta {
     pub ctl: u32,
 }
 
-/// What one [`Consumer::poll_batch`] did.
+/// Frame `k` of a batch read by [`Consumer::poll_into`]: its bytes in `arena`, which has slots
+/// of `frame_size` bytes (the link's frame size), as `lens` records them. `None` past the
+/// arena or when a length exceeds the slot (neither happens with `poll_into`'s own output).
+pub fn arena_frame<'b>(
+    arena: &'b [u8],
+    frame_size: usize,
+    lens: &[u32],
+    k: usize,
+) -> Option<&'b [u8]> {
+    let len = *lens.get(k)? as usize;
+    if len > frame_size {
+        return None;
+    }
+    arena.get(k.checked_mul(frame_size)?..)?.get(..len)
+}
+
+/// What one [`Consumer::poll_batch`] or [`Consumer::poll_into`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Batch {
     /// Frames handed to the callback.
@@ -179,17 +195,49 @@ impl<'a, W: Word> Consumer<'a, W> {
         if buf.len() < need {
             return Err(LinkError::BufferTooSmall { need });
         }
+        Ok(self.batch(max, |c, _| {
+            let p = c.step(buf);
+            if let Poll::Frame { seq, len, ctl } = p {
+                // `step` returns only lengths within the frame size, which `buf` holds.
+                on_frame(FrameMeta { seq, len, ctl }, &buf[..len as usize]);
+            }
+            p
+        }))
+    }
+
+    /// Up to `lens.len()` slots, like [`poll_batch`](Self::poll_batch), but keeping every
+    /// frame: frame `k` of the batch is copied to the `k`-th frame-size slot of `arena`, its
+    /// length stored in `lens[k]` ([`arena_frame`] reads it back). For consumers that work
+    /// on a whole batch at once (the net tile routes a batch with one burst lookup); the
+    /// arena is the only copy, as `buf` is for `poll_batch`. Fewer slots when `arena` holds
+    /// fewer frames; none at all is [`LinkError::BufferTooSmall`].
+    pub fn poll_into(&mut self, arena: &mut [u8], lens: &mut [u32]) -> Result<Batch, LinkError> {
+        let need = self.ring.geometry().frame_size() as usize;
+        let max = lens.len().min(arena.len() / need);
+        if max == 0 && !lens.is_empty() {
+            return Err(LinkError::BufferTooSmall { need });
+        }
+        Ok(self.batch(max, |c, k| {
+            // `k` counts the frames delivered so far, fewer than the slots taken (< max).
+            let p = c.step(&mut arena[k * need..(k + 1) * need]);
+            if let Poll::Frame { len, .. } = p {
+                lens[k] = len;
+            }
+            p
+        }))
+    }
+
+    /// The batch loop: up to `max` slots read by `read` (given the number of frames delivered
+    /// before it), after one load of the producer sequence.
+    #[inline]
+    fn batch(&mut self, max: usize, mut read: impl FnMut(&mut Self, usize) -> Poll) -> Batch {
         let mut batch = Batch::default();
         self.avail = self.ring.producer_seq();
         let mut steps = 0;
         while steps < max && self.next < self.avail {
             steps += 1;
-            match self.step(buf) {
-                Poll::Frame { seq, len, ctl } => {
-                    // `step` returns only lengths within the frame size, which `buf` holds.
-                    on_frame(FrameMeta { seq, len, ctl }, &buf[..len as usize]);
-                    batch.frames += 1;
-                }
+            match read(self, batch.frames) {
+                Poll::Frame { .. } => batch.frames += 1,
                 Poll::Overrun { lost } => batch.lost += lost,
                 Poll::Corrupt { .. } => batch.corrupt += 1,
                 Poll::Empty | Poll::BufferTooSmall { .. } => break,
@@ -199,7 +247,7 @@ impl<'a, W: Word> Consumer<'a, W> {
             batch.drained = true;
             self.drained();
         }
-        Ok(batch)
+        batch
     }
 
     /// Reads frame `self.next`, which the producer sequence says is published.

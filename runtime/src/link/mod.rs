@@ -101,7 +101,7 @@ mod producer;
 mod tests;
 
 pub use consumer::{
-    Batch, Consumer, ConsumerCounters, ConsumerOptions, Corruption, FrameMeta, Poll,
+    arena_frame, Batch, Consumer, ConsumerCounters, ConsumerOptions, Corruption, FrameMeta, Poll,
 };
 pub use layout::{fseq_word, Geometry, Ring, MAX_SEQ};
 pub use producer::{Producer, ProducerCounters};

@@ -416,6 +416,52 @@ fn poll_batch_loads_once_and_reports_losses() {
     );
 }
 
+#[test]
+fn poll_into_keeps_every_frame_of_the_batch() {
+    let g = geometry(8, 16, Mode::Reliable);
+    let (heap, fseq) = (ring_heap(g), fseq_heap());
+    let mut p = Producer::create(heap.region(), Some(fseq.read_only()), g).unwrap();
+    let mut c =
+        Consumer::attach(heap.read_only(), Some(fseq.region()), g, Default::default()).unwrap();
+    for seq in 0..5u64 {
+        p.publish(&frame(seq, 3 + seq as usize), 0).unwrap();
+    }
+    // An arena of three slots caps the batch at three frames, whatever `lens` allows.
+    let mut arena = [0u8; 3 * 16 + 5];
+    let mut lens = [0u32; 8];
+    let batch = c.poll_into(&mut arena, &mut lens).unwrap();
+    assert_eq!((batch.frames, batch.drained), (3, false));
+    for k in 0..3 {
+        let bytes = arena_frame(&arena, 16, &lens, k).unwrap();
+        assert_eq!(bytes, frame(k as u64, 3 + k).as_slice(), "frame {k}");
+    }
+    // The copies are ours: the producer may reuse their slots.
+    assert_eq!(fseq.region().words()[0].load(Relaxed), 3);
+    let batch = c.poll_into(&mut arena, &mut lens[..1]).unwrap();
+    assert_eq!(batch.frames, 1);
+    assert_eq!(
+        arena_frame(&arena, 16, &lens, 0).unwrap(),
+        frame(3, 6).as_slice()
+    );
+    let batch = c.poll_into(&mut arena, &mut lens).unwrap();
+    assert_eq!((batch.frames, batch.drained), (1, true));
+    assert_eq!(
+        arena_frame(&arena, 16, &lens, 0).unwrap(),
+        frame(4, 7).as_slice()
+    );
+    assert_eq!(c.poll_into(&mut arena, &mut lens).unwrap().frames, 0);
+    assert_eq!(
+        c.poll_into(&mut [0u8; 15], &mut lens),
+        Err(LinkError::BufferTooSmall { need: 16 })
+    );
+    // Reading back what `poll_into` did not write is refused, never out of bounds.
+    lens[1] = 17;
+    assert_eq!(arena_frame(&arena, 16, &lens, 1), None);
+    lens[3] = 16;
+    assert_eq!(arena_frame(&arena, 16, &lens, 3), None);
+    assert_eq!(arena_frame(&arena, 16, &lens, 8), None);
+}
+
 // ---- a torn copy, forced deterministically --------------------------------------------------
 
 thread_local! {

@@ -20,8 +20,9 @@ use std::sync::OnceLock;
 
 use netbase_codegen::topology::TileParams;
 use netbase_runtime::bpf::XskMap;
-use netbase_runtime::link::{Consumer, LinkError, Producer};
+use netbase_runtime::link::{arena_frame, Consumer, LinkError, Producer};
 use netbase_runtime::rawframe::{self, RawIpv4Sender};
+use netbase_runtime::tables::lpm::ChainResult;
 use netbase_runtime::tile::{MetricDef, MetricKind, Tile, TileContext, TileError};
 use netbase_runtime::workspace::Access;
 use netbase_runtime::xsk::{TxError, XskConfig, XskSocket};
@@ -33,6 +34,7 @@ use netbase_tiles::net_tile::rx_parse::parse_udp4;
 use netbase_tiles::net_tile::tx_build::{build_udp4, Udp4Headers};
 use netbase_tiles::netbase_view::NetbaseView;
 use netbase_tiles::netlink_tile::monotonic_ns;
+use netbase_tiles::schema::Route4;
 use netbase_tiles::solicit::wire::{self as solicit_wire, Kind, Request, FRAME_LEN};
 
 use super::BuildContext;
@@ -214,6 +216,11 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         )
         .max()
         .unwrap_or(0) as usize;
+    let input_frame = inputs
+        .iter()
+        .map(|c| c.ring().geometry().frame_size() as usize)
+        .max()
+        .unwrap_or(0);
     let local =
         RawIpv4Sender::open().map_err(|e| format!("raw IPv4 socket for local delivery: {e}"))?;
     Ok(Box::new(NetTile {
@@ -227,7 +234,8 @@ pub fn build<'a>(ctx: &BuildContext<'a>) -> Result<Box<dyn Tile + 'a>, String> {
         local,
         ifindex,
         ip_id: 0,
-        buf: vec![0; frame.max(app_frame::LINK_FRAME_SIZE)],
+        arena: vec![0; BATCH * input_frame],
+        lens: [0; BATCH],
         scratch: vec![0; frame.max(app_frame::LINK_FRAME_SIZE)],
         recent: vec![Recent::default(); RECENT_SLOTS],
         counts: vec![0; metrics().len()],
@@ -267,7 +275,10 @@ struct NetTile<'a> {
     local: RawIpv4Sender,
     ifindex: u32,
     ip_id: u16,
-    buf: Vec<u8>,
+    /// One application link batch, a frame per slot (`Consumer::poll_into`), so the batch can
+    /// be routed with one burst lookup.
+    arena: Vec<u8>,
+    lens: [u32; BATCH],
     scratch: Vec<u8>,
     recent: Vec<Recent>,
     counts: Vec<u64>,
@@ -307,13 +318,19 @@ impl NetTile<'_> {
     fn tx(&mut self) -> Result<usize, TileError> {
         let mut work = 0;
         let generation = Resolver::generation(&self.view);
-        for i in 0..self.inputs.len() {
+        for input in &mut self.inputs {
             // Never take more than the TX ring can hold now: the rest waits in the link
             // (back-pressure to the application) instead of being dropped as tx_ring_full.
             let room = self.xsk.tx_free_frames().min(BATCH);
             if room == 0 {
                 break;
             }
+            let frame_size = input.ring().geometry().frame_size() as usize;
+            let batch = input
+                .poll_into(&mut self.arena, &mut self.lens[..room])
+                .map_err(|e| TileError::new(2, format!("application link: {e}")))?;
+            self.counts[m::APP_LINK_LOST] += batch.lost;
+            work += batch.frames;
             let mut sender = Sender {
                 view: &self.view,
                 resolver: &mut self.resolver,
@@ -328,11 +345,7 @@ impl NetTile<'_> {
                 generation,
                 now: monotonic_ns(),
             };
-            let batch = self.inputs[i]
-                .poll_batch(&mut self.buf, room, |_, frame| sender.send(frame))
-                .map_err(|e| TileError::new(2, format!("application link: {e}")))?;
-            self.counts[m::APP_LINK_LOST] += batch.lost;
-            work += batch.frames;
+            sender.send_batch(&self.arena, frame_size, &self.lens[..batch.frames]);
         }
         if work > 0 {
             // EAGAIN and friends are absorbed by the socket; anything else is worth a stop.
@@ -362,21 +375,44 @@ struct Sender<'s, 'a> {
 }
 
 impl Sender<'_, '_> {
-    fn send(&mut self, frame: &[u8]) {
-        self.counts[m::TX_REQUESTS] += 1;
-        let f = match app_frame::decode(frame) {
-            Ok(f) => f,
-            Err(_) => return count_drop(self.counts, DropReason::BadAppFrame),
-        };
-        if let Err(reason) = f.check_outbound() {
-            return count_drop(self.counts, reason);
+    /// One batch of application frames (`lens` as `Consumer::poll_into` left them): each is
+    /// decoded and checked, the valid ones are routed together (one burst lookup per table,
+    /// whose cache misses overlap), then each is resolved and sent, in order.
+    fn send_batch(&mut self, arena: &[u8], frame_size: usize, lens: &[u32]) {
+        let mut frames: [Option<AppFrame<'_>>; BATCH] = [None; BATCH];
+        let mut dsts = [0u32; BATCH];
+        let mut n = 0;
+        for k in 0..lens.len().min(BATCH) {
+            self.counts[m::TX_REQUESTS] += 1;
+            let decoded = arena_frame(arena, frame_size, lens, k)
+                .ok_or(DropReason::BadAppFrame)
+                .and_then(|bytes| app_frame::decode(bytes).map_err(|_| DropReason::BadAppFrame))
+                .and_then(|f| f.check_outbound().map(|()| f));
+            match decoded {
+                Ok(f) => {
+                    frames[n] = Some(f);
+                    dsts[n] = u32::from(f.peer_ip);
+                    n += 1;
+                }
+                Err(reason) => count_drop(self.counts, reason),
+            }
         }
-        let resolved = self.resolver.resolve(
+        let mut routes = [ChainResult::Unreachable; BATCH];
+        Resolver::route_burst(self.view, &dsts[..n], &mut routes[..n]);
+        for (f, route) in frames[..n].iter().flatten().zip(routes) {
+            self.send(f, route);
+        }
+    }
+
+    /// Resolves and sends one datagram whose route lookup is done.
+    fn send(&mut self, f: &AppFrame<'_>, route: ChainResult<Route4>) {
+        let resolved = self.resolver.resolve_routed(
             self.view,
             self.generation,
             f.peer_ip,
             f.preferred_src(),
             f.payload.len(),
+            route,
         );
         let path = match resolved {
             Resolve::Send(path) => path,

@@ -7,7 +7,9 @@
 //!   with [`DropReason::RouteOther`]: `0.0.0.0/8`, multicast `224.0.0.0/4`, and `240.0.0.0/4`
 //!   (which holds the limited broadcast `255.255.255.255`).
 //! * **Lookup**: `local`, then `main`, where a `throw` route passes to the next table (as
-//!   [`NetbaseView::route_get`]). No route: [`DropReason::NoRoute`]. A table that cannot
+//!   [`NetbaseView::route_get`]). A batch of datagrams is routed with one burst lookup per
+//!   table ([`Resolver::route_burst`]), each datagram then resolved with its route
+//!   ([`Resolver::resolve_routed`]); [`Resolver::resolve`] does both for one datagram. No route: [`DropReason::NoRoute`]. A table that cannot
 //!   answer (routes it could not store, or a next hop that stayed mid-write) gives
 //!   [`DropReason::TableIncomplete`], and so does any other table read that stays busy.
 //! * **Unsupported routes**: the netlink tile stores multipath (`multipath != 0`) and
@@ -54,12 +56,12 @@
 use std::net::Ipv4Addr;
 
 use netbase_runtime::sync::seqlock::Busy;
-use netbase_runtime::tables::lpm::{lookup_chain, ChainResult};
+use netbase_runtime::tables::lpm::{lookup_chain, lookup_chain_burst, ChainResult};
 use netbase_runtime::types::{Ipv4, Mac};
 
 use super::drop_reason::DropReason;
 use super::headers::IP_UDP_OVERHEAD;
-use crate::netbase_view::{NetbaseView, SourceSelection};
+use crate::netbase_view::{is_throw, NetbaseView, SourceSelection};
 use crate::schema::{Addr4, Interface, LinkType, Neigh4, NudState, OperState, Route4, RouteType};
 
 const IFF_UP: u32 = 0x1;
@@ -187,6 +189,28 @@ impl Resolver {
         preferred_src: Option<Ipv4Addr>,
         payload_len: usize,
     ) -> Resolve {
+        let route = lookup_chain(u32::from(dst), &[&view.local4, &view.main4], is_throw);
+        self.resolve_routed(view, generation, dst, preferred_src, payload_len, route)
+    }
+
+    /// The route lookups of a batch of datagrams: `routes[i]` for `dsts[i]` (host order),
+    /// through `local` then `main` with one burst per table, which on large tables overlaps
+    /// the lookups' cache misses. Hand each to [`resolve_routed`](Self::resolve_routed).
+    pub fn route_burst(view: &NetbaseView<'_>, dsts: &[u32], routes: &mut [ChainResult<Route4>]) {
+        lookup_chain_burst(dsts, &[&view.local4, &view.main4], is_throw, routes);
+    }
+
+    /// [`resolve`](Self::resolve) with the route lookup done: `route` is the answer of
+    /// [`route_burst`](Self::route_burst) (or `lookup_chain`) for `dst`, in this poll.
+    pub fn resolve_routed(
+        &mut self,
+        view: &NetbaseView<'_>,
+        generation: u64,
+        dst: Ipv4Addr,
+        preferred_src: Option<Ipv4Addr>,
+        payload_len: usize,
+        route: ChainResult<Route4>,
+    ) -> Resolve {
         if self.generation != Some(generation) {
             self.invalidate(generation);
         }
@@ -194,7 +218,7 @@ impl Resolver {
         let preferred = preferred_src
             .filter(|p| !p.is_unspecified())
             .map(Ipv4::from);
-        match self.resolve_inner(view, Ipv4::from(dst), preferred, ip_len) {
+        match self.resolve_inner(view, Ipv4::from(dst), preferred, ip_len, route) {
             Ok(r) => r,
             Err(Busy) => Resolve::Drop(DropReason::TableIncomplete),
         }
@@ -213,15 +237,13 @@ impl Resolver {
         dst: Ipv4,
         preferred: Option<Ipv4>,
         ip_len: usize,
+        route: ChainResult<Route4>,
     ) -> Result<Resolve, Busy> {
         let drop = |r| Ok(Resolve::Drop(r));
         if refused_destination(dst.to_u32()) {
             return drop(DropReason::RouteOther);
         }
-        let tables = [&view.local4, &view.main4];
-        let route = match lookup_chain(dst.to_u32(), &tables, |n: &Route4| {
-            n.route_type == RouteType::THROW
-        }) {
+        let route = match route {
             ChainResult::Hit { nexthop, .. } => nexthop,
             ChainResult::Unreachable => return drop(DropReason::NoRoute),
             ChainResult::Incomplete { .. } | ChainResult::Busy { .. } => {

@@ -24,6 +24,20 @@ use core::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
 
 use super::encoding::{GROUP_BIT, NO_ROUTE};
 
+/// Starts fetching the cache line of `p` (a no-op where the target has no stable prefetch).
+#[inline(always)]
+fn prefetch_line<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it never faults, has no architectural effect and reads
+    // nothing the program sees; `p` is a live reference in any case.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((p as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// A 16-bit atomic cell and the matching fence (loom supplies its own).
 pub trait Cell16 {
     fn load(&self, order: Ordering) -> u16;
@@ -91,6 +105,16 @@ impl<'a, C: Cell16, const BITS: u32> Levels<'a, C, BITS> {
         match self.top.get((addr >> BITS) as usize) {
             Some(c) => c.load(Relaxed),
             None => outside(),
+        }
+    }
+
+    /// Reader: asks the core to start fetching the first-level entry of `addr`, for a burst
+    /// that reads it a little later. A hint: it loads nothing and orders nothing, and unlike
+    /// a load it does not hold the core's reorder window while the line is on its way.
+    #[inline(always)]
+    pub fn prefetch(&self, addr: u32) {
+        if let Some(c) = self.top.get((addr >> BITS) as usize) {
+            prefetch_line(c);
         }
     }
 

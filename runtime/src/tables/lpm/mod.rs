@@ -39,7 +39,8 @@
 //! tile attaches a [`Fib4Reader`] to its read-only mapping, announces a quiescent state
 //! ([`Fib4Reader::qsbr`]) once per poll-loop iteration, and looks its packets up with
 //! [`lookup`](Fib4Reader::lookup) or, for a burst, [`lookup_burst`](Fib4Reader::lookup_burst);
-//! [`lookup_chain`] walks `local` then `main`.
+//! [`lookup_chain`] walks `local` then `main`, [`lookup_chain_burst`] does so for a burst (the
+//! net tile routes each batch of datagrams with one).
 //!
 //! # Consistency for readers
 //!
@@ -75,7 +76,7 @@ mod small;
 mod tests;
 mod writer;
 
-pub use chain::{lookup_chain, ChainResult};
+pub use chain::{lookup_chain, lookup_chain_burst, ChainResult};
 pub use encoding::{GROUP_BIT, MARKER, MAX_NEXTHOP_ID, NO_ROUTE};
 pub use error::FibError;
 pub use levels::{Cell16, Levels};
