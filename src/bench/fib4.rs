@@ -12,6 +12,10 @@
 //! prefix length; rows feed a checksum through `black_box`, and before timing a sample of
 //! lookups is cross-checked between the three implementations.
 //!
+//! Besides one call per address, netbase is measured with `lookup_burst` (64 addresses per
+//! call) and with the net tile's route lookup, the chain of a host's `local` table and the
+//! case's table (`lookup_chain_burst`), which prefix-trie runs as a trie per table.
+//!
 //! Cases: `host` (default route, a /24, a /32), `cloud` (16 subnets and 8,192 /32s),
 //! `bgp-100k` and `bgp-1m` (see [`bgp_table`]; `routes` replaces both by one size),
 //! `under-updates` (lookups of one reader thread while a writer thread replaces routes of the
