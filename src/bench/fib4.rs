@@ -381,48 +381,6 @@ fn ours_answer(r: &Fib4Reader<'_, Route4>, a: u32) -> u64 {
     ours_fold(&r.lookup(a))
 }
 
-/// One round of single lookups through a reader that announces a quiescent state every 64
-/// lookups, as a net tile's poll loop does.
-fn ours_round(r: &Fib4Reader<'_, Route4>, word: &AtomicU64, addrs: &[u32]) -> f64 {
-    if addrs.is_empty() {
-        return f64::NAN;
-    }
-    let q = r.qsbr(word);
-    q.online();
-    let start = Instant::now();
-    let mut acc = 0u64;
-    for burst in addrs.chunks(64) {
-        for &a in burst {
-            acc = acc.wrapping_add(ours_answer(r, a));
-        }
-        q.quiescent();
-    }
-    black_box(acc);
-    let rate = per_sec(addrs.len(), start.elapsed());
-    q.offline();
-    rate
-}
-
-/// The same with [`Fib4Reader::lookup_burst`] on bursts of 64.
-fn ours_burst_round(r: &Fib4Reader<'_, Route4>, word: &AtomicU64, addrs: &[u32]) -> f64 {
-    let q = r.qsbr(word);
-    q.online();
-    let mut out = [Lookup::Miss; 64];
-    let start = Instant::now();
-    let mut acc = 0u64;
-    for burst in addrs.chunks(64) {
-        r.lookup_burst(burst, &mut out);
-        for l in &out[..burst.len()] {
-            acc = acc.wrapping_add(ours_fold(l));
-        }
-        q.quiescent();
-    }
-    black_box(acc);
-    let rate = per_sec(addrs.len(), start.elapsed());
-    q.offline();
-    rate
-}
-
 /// The `local` table the kernel builds for a host with `lo` and one address, 10.0.0.254/24
 /// (`ip route show table local`): what the net tile's lookups walk before `main`.
 fn host_local_routes() -> [(u32, u8, Route4); 5] {
@@ -471,25 +429,62 @@ fn chain_fold(c: &ChainResult<Route4>) -> u64 {
     }
 }
 
-/// One round of the net tile's route lookup for batches of 64 datagrams:
-/// [`lookup_chain_burst`] through `local` then the case's table.
-fn ours_chain_round(tables: &[&Fib4Reader<'_, Route4>; 2], word: &AtomicU64, addrs: &[u32]) -> f64 {
-    let q = tables[1].qsbr(word);
+/// One round of netbase lookups over `addrs`, 64 addresses at a time (`chunk` looks them up
+/// and returns a checksum of the answers), through a reader that announces a quiescent state
+/// after each 64, as a net tile's poll loop does: lookups per second.
+fn ours_round(
+    r: &Fib4Reader<'_, Route4>,
+    word: &AtomicU64,
+    addrs: &[u32],
+    mut chunk: impl FnMut(&[u32]) -> u64,
+) -> f64 {
+    if addrs.is_empty() {
+        return f64::NAN;
+    }
+    let q = r.qsbr(word);
     q.online();
-    let mut out = [ChainResult::Unreachable; 64];
     let start = Instant::now();
     let mut acc = 0u64;
     for burst in addrs.chunks(64) {
-        lookup_chain_burst(burst, tables, is_throw, &mut out);
-        for c in &out[..burst.len()] {
-            acc = acc.wrapping_add(chain_fold(c));
-        }
+        acc = acc.wrapping_add(chunk(burst));
         q.quiescent();
     }
     black_box(acc);
     let rate = per_sec(addrs.len(), start.elapsed());
     q.offline();
     rate
+}
+
+/// One call per address.
+fn ours_single_round(r: &Fib4Reader<'_, Route4>, word: &AtomicU64, addrs: &[u32]) -> f64 {
+    ours_round(r, word, addrs, |burst| {
+        burst
+            .iter()
+            .fold(0u64, |acc, &a| acc.wrapping_add(ours_answer(r, a)))
+    })
+}
+
+/// [`Fib4Reader::lookup_burst`] on each 64.
+fn ours_burst_round(r: &Fib4Reader<'_, Route4>, word: &AtomicU64, addrs: &[u32]) -> f64 {
+    let mut out = [Lookup::Miss; 64];
+    ours_round(r, word, addrs, |burst| {
+        r.lookup_burst(burst, &mut out);
+        out[..burst.len()]
+            .iter()
+            .fold(0u64, |acc, l| acc.wrapping_add(ours_fold(l)))
+    })
+}
+
+/// The net tile's route lookup for batches of 64 datagrams: [`lookup_chain_burst`] through
+/// `local` then the case's table (`tables[1]`, whose reader announces the quiescent states).
+fn ours_chain_round(tables: &[&Fib4Reader<'_, Route4>; 2], word: &AtomicU64, addrs: &[u32]) -> f64 {
+    let mut out = [ChainResult::Unreachable; 64];
+    ours_round(tables[1], word, addrs, |burst| {
+        lookup_chain_burst(burst, tables, is_throw, &mut out);
+        out[..burst.len()]
+            .iter()
+            .fold(0u64, |acc, c| acc.wrapping_add(chain_fold(c)))
+    })
 }
 
 fn insert_all<R: ReaderEpochs>(
@@ -673,7 +668,7 @@ fn measure_case(
             samples.add(
                 NETBASE,
                 "lookups_per_sec",
-                ours_round(&r, &word, &case.hits),
+                ours_single_round(&r, &word, &case.hits),
             );
             samples.add(
                 NETBASE,
@@ -704,7 +699,7 @@ fn measure_case(
                 samples.add(
                     NETBASE,
                     "miss_lookups_per_sec",
-                    ours_round(&r, &word, &case.misses),
+                    ours_single_round(&r, &word, &case.misses),
                 );
                 samples.add(
                     PREFIX_TRIE,
