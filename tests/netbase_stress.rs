@@ -1,19 +1,20 @@
 //! Multi-process stress of the netbase tables: a writer churns the real netbase layout (tables
-//! at their generated offsets in a shared-memory workspace) while a reader in another process,
-//! mapping the workspace read-only, checks that every answer is one the writer published.
+//! at their generated offsets in a shared-memory workspace) while readers in two other
+//! processes, mapping the workspace read-only, check that every answer is one the writer
+//! published (half of their route lookups through `lookup_burst`, as a net tile routes).
 //!
 //! Every row carries a checksum of its identity and version, so a torn row, a row answered for
 //! the wrong key, or an invented value is a violation; keys that are never removed must always
 //! be found. Routes carry their own prefix and a checksum in their next hop, so an answer must
 //! be a route that exists, covers the address, and is at least as specific as the stable route
-//! covering it; the reader publishes its quiescent epoch in a workspace of its own, which the
+//! covering it; each reader publishes its quiescent epoch in a workspace of its own, which the
 //! writer maps read-only before reusing memory (QSBR across processes).
 //! `NETBASE_STRESS_LOOKUPS` sets the number of checked lookups (CI runs 10^8 in a
 //! release build); the default keeps a debug `cargo test` short.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::AtomicU64;
@@ -29,6 +30,10 @@ use netbase_runtime::types::{Ipv4, Mac};
 use netbase_runtime::workspace::{Access, Backing, CreateOptions, RemoveGuard, Workspace};
 
 const CHILD_ENV: &str = "NETBASE_STRESS_CHILD";
+/// Which reader a child is (its status workspace's suffix).
+const CHILD_INDEX_ENV: &str = "NETBASE_STRESS_CHILD_INDEX";
+/// Reader processes, each checking its share of the lookups.
+const READERS: usize = 2;
 const STABLE: u32 = 1024;
 const CHURN: u32 = 4096;
 
@@ -135,29 +140,38 @@ fn main_region(ws: &Workspace) -> Region<'_> {
     Region::from_workspace(ws, tables::MAIN4_OFFSET, tables::MAIN4_BYTES).expect("main4 region")
 }
 
-/// The reader's quiescent word, in a workspace the reader owns and the writer maps read-only.
-/// Until the reader is up the writer assumes epoch 0, which holds all reuse back.
-struct ChildReader {
-    status: OnceLock<Workspace>,
+/// The readers' quiescent words, each in a workspace its reader owns and the writer maps
+/// read-only. Until a reader is up the writer assumes epoch 0 for it, which holds all reuse
+/// back.
+struct ChildReaders {
+    status: [OnceLock<Workspace>; READERS],
 }
 
-impl ReaderEpochs for ChildReader {
+impl ReaderEpochs for ChildReaders {
     fn min_epoch(&self) -> Option<u64> {
-        match self.status.get() {
-            Some(ws) => ws
-                .slice::<AtomicU64>(STATUS_WORD, 1)
-                .map(|w| w.min_epoch())
-                .unwrap_or(Some(0)),
-            None => Some(0),
+        let mut min: Option<u64> = None;
+        for s in &self.status {
+            let e = match s.get() {
+                Some(ws) => ws
+                    .slice::<AtomicU64>(STATUS_WORD, 1)
+                    .map(|w| w.min_epoch())
+                    .unwrap_or(Some(0)),
+                None => Some(0),
+            };
+            min = match (min, e) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        min
     }
 }
 
 const STATUS_WORD: u64 = 4096;
 const STATUS_FINGERPRINT: u64 = 0x5747_4154_5553_0001;
 
-fn status_name(name: &str) -> String {
-    format!("{name}-r0")
+fn status_name(name: &str, reader: usize) -> String {
+    format!("{name}-r{reader}")
 }
 
 /// The reader process: checks `lookups` answers and prints the tally.
@@ -166,6 +180,10 @@ fn stress_reader_child() {
     let Ok(name) = std::env::var(CHILD_ENV) else {
         return;
     };
+    let index: usize = std::env::var(CHILD_INDEX_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("reader index");
     let ws = Workspace::join(&name, LAYOUT_FINGERPRINT, Access::ReadOnly).expect("join read-only");
     let neigh = HashReader::<Neigh4, [u8; 8]>::attach(
         neigh_region(&ws),
@@ -176,7 +194,7 @@ fn stress_reader_child() {
     let main = Fib4Reader::<Route4>::attach(main_region(&ws), tables::MAIN4.capacity)
         .expect("attach main4");
     let mut status = Workspace::create(&CreateOptions::new(
-        status_name(&name),
+        status_name(&name, index),
         4096,
         STATUS_FINGERPRINT,
     ))
@@ -188,7 +206,7 @@ fn stress_reader_child() {
     let qsbr = main.qsbr(&word[0]);
     qsbr.online();
     let (mut routes_checked, mut route_violations) = (0u64, 0u64);
-    let wanted = lookups_wanted();
+    let wanted = lookups_wanted().div_ceil(READERS as u64);
     let mut rng = SplitMix64::new(std::process::id().into());
     let (mut checked, mut violations, mut busy, mut found_churn) = (0u64, 0u64, 0u64, 0u64);
     let mut first_violation = String::new();
@@ -298,14 +316,16 @@ fn readers_in_another_process_only_see_published_rows() {
     for i in 0..STABLE {
         neigh.upsert(&row(i, 1)).expect("stable row");
     }
-    let child_reader = ChildReader {
-        status: OnceLock::new(),
+    let readers = ChildReaders {
+        status: [const { OnceLock::new() }; READERS],
     };
-    let _status_guard = RemoveGuard::new(&status_name(&name), &Backing::Shm);
-    let mut main = Fib4Writer::<Route4, &ChildReader>::create(
+    let _status_guards: Vec<RemoveGuard> = (0..READERS)
+        .map(|k| RemoveGuard::new(&status_name(&name, k), &Backing::Shm).expect("status guard"))
+        .collect();
+    let mut main = Fib4Writer::<Route4, &ChildReaders>::create(
         main_region(&ws),
         tables::MAIN4.capacity,
-        &child_reader,
+        &readers,
     )
     .expect("create main4");
     for (p, l) in STABLE_ROUTES {
@@ -313,42 +333,60 @@ fn readers_in_another_process_only_see_published_rows() {
             .expect("stable route");
     }
 
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "stress_reader_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, &name)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn reader");
-    let stdout = child.stdout.take().expect("stdout");
-    let done = AtomicBool::new(false);
+    let mut children: Vec<_> = (0..READERS)
+        .map(|k| {
+            Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--exact",
+                    "stress_reader_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_ENV, &name)
+                .env(CHILD_INDEX_ENV, k.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn reader")
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .iter_mut()
+        .map(|c| c.stdout.take().expect("stdout"))
+        .collect();
+    let running = AtomicUsize::new(READERS);
     let started = Instant::now();
-    let (updates, result) = std::thread::scope(|s| {
-        let reader = s.spawn(|| {
-            let mut result = None;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("RESULT") {
-                    result = Some(line);
-                }
-            }
-            done.store(true, Ordering::Release);
-            result
-        });
-        // Churn until the reader is done: replace stable rows with new versions, insert and
+    let (updates, results) = std::thread::scope(|s| {
+        let collectors: Vec<_> = outputs
+            .into_iter()
+            .map(|stdout| {
+                let running = &running;
+                s.spawn(move || {
+                    let mut result = None;
+                    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                        if line.starts_with("RESULT") {
+                            result = Some(line);
+                        }
+                    }
+                    running.fetch_sub(1, Ordering::Release);
+                    result
+                })
+            })
+            .collect();
+        // Churn until every reader is done: replace stable rows with new versions, insert and
         // remove churning keys.
         let mut rng = SplitMix64::new(7);
         let mut version = 2u64;
         let mut updates = 0u64;
-        while !done.load(Ordering::Acquire) {
-            if child_reader.status.get().is_none() {
-                if let Ok(ws) =
-                    Workspace::join(&status_name(&name), STATUS_FINGERPRINT, Access::ReadOnly)
-                {
-                    let _ = child_reader.status.set(ws);
+        while running.load(Ordering::Acquire) > 0 {
+            for (k, status) in readers.status.iter().enumerate() {
+                if status.get().is_none() {
+                    if let Ok(ws) = Workspace::join(
+                        &status_name(&name, k),
+                        STATUS_FINGERPRINT,
+                        Access::ReadOnly,
+                    ) {
+                        let _ = status.set(ws);
+                    }
                 }
             }
             // A route change: re-point a stable route, or add / remove a churning one.
@@ -379,26 +417,33 @@ fn readers_in_another_process_only_see_published_rows() {
                 break;
             }
         }
-        (updates, reader.join().expect("reader thread"))
+        let results: Vec<Option<String>> = collectors
+            .into_iter()
+            .map(|c| c.join().expect("reader thread"))
+            .collect();
+        (updates, results)
     });
-    let status = child.wait().expect("reader exit");
-    let result = result.unwrap_or_else(|| panic!("reader printed no result (status {status})"));
-    println!(
-        "{result} updates={updates} secs={:.1}",
-        started.elapsed().as_secs_f64()
-    );
-    assert!(status.success(), "reader failed: {result}");
-    let field = |k: &str| -> u64 {
-        result
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u64::MAX)
-    };
-    assert_eq!(field("violations"), 0, "{result}");
-    assert!(field("checked") >= lookups_wanted(), "{result}");
-    assert!(
-        updates > 0 && field("found_churn") > 0,
-        "the writer must have churned: {result}"
-    );
+    let secs = started.elapsed().as_secs_f64();
+    let mut checked = 0;
+    for (k, (child, result)) in children.iter_mut().zip(results).enumerate() {
+        let status = child.wait().expect("reader exit");
+        let result =
+            result.unwrap_or_else(|| panic!("reader {k} printed no result (status {status})"));
+        println!("reader {k}: {result} updates={updates} secs={secs:.1}");
+        assert!(status.success(), "reader {k} failed: {result}");
+        let field = |key: &str| -> u64 {
+            result
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(u64::MAX)
+        };
+        assert_eq!(field("violations"), 0, "reader {k}: {result}");
+        assert!(
+            updates > 0 && field("found_churn") > 0,
+            "the writer must have churned: {result}"
+        );
+        checked += field("checked");
+    }
+    assert!(checked >= lookups_wanted(), "{checked} checked lookups");
 }
