@@ -9,6 +9,7 @@ extern crate self as netbase_runtime;
 
 pub mod bpf;
 pub mod ethtool;
+pub mod hint;
 pub mod link;
 pub mod netlink;
 pub mod netns;

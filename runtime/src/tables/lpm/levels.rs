@@ -24,20 +24,6 @@ use core::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
 
 use super::encoding::{GROUP_BIT, NO_ROUTE};
 
-/// Starts fetching the cache line of `p` (a no-op where the target has no stable prefetch).
-#[inline(always)]
-fn prefetch_line<T>(p: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 is a hint: it never faults, has no architectural effect and reads
-    // nothing the program sees; `p` is a live reference in any case.
-    unsafe {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((p as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// A 16-bit atomic cell and the matching fence (loom supplies its own).
 pub trait Cell16 {
     fn load(&self, order: Ordering) -> u16;
@@ -114,7 +100,7 @@ impl<'a, C: Cell16, const BITS: u32> Levels<'a, C, BITS> {
     #[inline(always)]
     pub fn prefetch(&self, addr: u32) {
         if let Some(c) = self.top.get((addr >> BITS) as usize) {
-            prefetch_line(c);
+            crate::hint::prefetch(c);
         }
     }
 
