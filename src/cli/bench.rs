@@ -71,8 +71,10 @@ pub struct NetlinkArgs {
 pub enum Which {
     /// IPv4 route lookup: netbase vs a sorted-linear-scan + /32-hash reference and the
     /// prefix-trie crate, on host (3 routes), cloud (16 + 8,192 /32s) and synthetic full-BGP-like
-    /// tables (100k, 1M), plus lookups while a writer updates (100k BGP-like routes) and while a
-    /// writer churns 100,000 /32 host routes (cloud-100k-churn).
+    /// tables (100k, 1M), plus lookups while a writer updates (the largest BGP-like table) and
+    /// while a writer churns 100,000 /32 host routes (cloud-100k-churn). Lookups are timed one
+    /// call per address, as bursts of 64 (`burst_lookups_per_sec`), and as the net tile routes
+    /// a batch: a host's `local` table, then the case's (`chain_lookups_per_sec`).
     Fib4(Fib4Args),
     /// Neighbour table: lookups/s and updates/s vs std HashMap behind an RwLock.
     Neigh4(Common),
