@@ -373,7 +373,7 @@ fn every_outcome() {
     );
     assert_eq!(go("10.72.1.1", None, 10), drop(DropReason::RouteOther));
     assert_eq!(go("10.0.0.255", None, 10), drop(DropReason::RouteOther));
-    // Destination classes refused before any lookup.
+    // Destination classes refused whatever their route.
     for d in [
         "224.0.0.1",
         "239.1.2.3",

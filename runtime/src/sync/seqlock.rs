@@ -230,11 +230,14 @@ mod tests {
         e: [u8; 6],
     }
 
+    /// The words of one empty slot for a `T`.
+    fn zeroed_slot<T>() -> Vec<AtomicU64> {
+        (0..slot_words::<T>()).map(|_| AtomicU64::new(0)).collect()
+    }
+
     #[test]
     fn write_then_read_and_states() {
-        let words: Vec<AtomicU64> = (0..slot_words::<Row>())
-            .map(|_| AtomicU64::new(0))
-            .collect();
+        let words = zeroed_slot::<Row>();
         let slot = SeqSlot::new(&words[..]);
         let r = Row {
             a: 1,
@@ -261,9 +264,7 @@ mod tests {
 
     #[test]
     fn tags_survive_state_changes_and_versions_never_reach_them() {
-        let words: Vec<AtomicU64> = (0..slot_words::<u64>())
-            .map(|_| AtomicU64::new(0))
-            .collect();
+        let words = zeroed_slot::<u64>();
         let slot = SeqSlot::new(&words[..]);
         slot.write_tagged(1, 0xa5, &7u64);
         slot.set_state(2);
@@ -289,9 +290,7 @@ mod tests {
             d: 4,
             e: [5; 6],
         };
-        let words: Vec<AtomicU64> = (0..slot_words::<Row>())
-            .map(|_| AtomicU64::new(0))
-            .collect();
+        let words = zeroed_slot::<Row>();
         let slot = SeqSlot::new(&words[..]);
         assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "never written");
         slot.write(FULL, &row);

@@ -3,15 +3,17 @@
 //!
 //! # Rules
 //!
-//! * **Destination classes** that no single neighbour receives are refused before any lookup
-//!   with [`DropReason::RouteOther`]: `0.0.0.0/8`, multicast `224.0.0.0/4`, and `240.0.0.0/4`
-//!   (which holds the limited broadcast `255.255.255.255`).
+//! * **Destination classes** that no single neighbour receives are refused with
+//!   [`DropReason::RouteOther`], whatever their route: `0.0.0.0/8`, multicast `224.0.0.0/4`,
+//!   and `240.0.0.0/4` (which holds the limited broadcast `255.255.255.255`). (A batch looks
+//!   them up with the rest; the answer is not used.)
 //! * **Lookup**: `local`, then `main`, where a `throw` route passes to the next table (as
 //!   [`NetbaseView::route_get`]). A batch of datagrams is routed with one burst lookup per
 //!   table ([`Resolver::route_burst`]), each datagram then resolved with its route
-//!   ([`Resolver::resolve_routed`]); [`Resolver::resolve`] does both for one datagram. No route: [`DropReason::NoRoute`]. A table that cannot
-//!   answer (routes it could not store, or a next hop that stayed mid-write) gives
-//!   [`DropReason::TableIncomplete`], and so does any other table read that stays busy.
+//!   ([`Resolver::resolve_routed`]); [`Resolver::resolve`] does both for one datagram. No
+//!   route: [`DropReason::NoRoute`]. A table that cannot answer (routes it could not store,
+//!   or a next hop that stayed mid-write) gives [`DropReason::TableIncomplete`], and so does
+//!   any other table read that stays busy.
 //! * **Unsupported routes**: the netlink tile stores multipath (`multipath != 0`) and
 //!   nexthop-object (`nh_id != 0`) routes as the kernel has them;
 //!   [`DropReason::RouteUnsupported`], whatever their type.

@@ -43,25 +43,33 @@ pub fn lookup_chain<N: SharedRow + Copy>(
     is_throw: impl Fn(&N) -> bool,
 ) -> ChainResult<N> {
     for (table, t) in tables.iter().enumerate() {
-        match t.lookup(addr) {
-            Lookup::Hit {
-                nexthop,
-                prefix_len,
-            } => {
-                if !is_throw(&nexthop) {
-                    return ChainResult::Hit {
-                        table,
-                        nexthop,
-                        prefix_len,
-                    };
-                }
-            }
-            Lookup::Miss => {}
-            Lookup::Incomplete => return ChainResult::Incomplete { table },
-            Lookup::Busy => return ChainResult::Busy { table },
+        if let Some(decided) = decide(table, t.lookup(addr), &is_throw) {
+            return decided;
         }
     }
     ChainResult::Unreachable
+}
+
+/// What table `table`'s answer means for the walk: `None` goes on to the next table.
+#[inline(always)]
+fn decide<N>(
+    table: usize,
+    answer: Lookup<N>,
+    is_throw: &impl Fn(&N) -> bool,
+) -> Option<ChainResult<N>> {
+    match answer {
+        Lookup::Hit {
+            nexthop,
+            prefix_len,
+        } if !is_throw(&nexthop) => Some(ChainResult::Hit {
+            table,
+            nexthop,
+            prefix_len,
+        }),
+        Lookup::Hit { .. } | Lookup::Miss => None,
+        Lookup::Incomplete => Some(ChainResult::Incomplete { table }),
+        Lookup::Busy => Some(ChainResult::Busy { table }),
+    }
 }
 
 /// Addresses a chain burst walks together (the most [`Fib4Reader::lookup_burst`] keeps in
@@ -110,25 +118,13 @@ fn chain_step<N: SharedRow + Copy>(
         t.lookup_burst(&pending[..left], &mut answers[..left]);
         let mut still = 0;
         for j in 0..left {
-            let o = &mut out[usize::from(slot[j])];
-            match answers[j] {
-                Lookup::Hit {
-                    nexthop,
-                    prefix_len,
-                } if !is_throw(&nexthop) => {
-                    *o = ChainResult::Hit {
-                        table,
-                        nexthop,
-                        prefix_len,
-                    }
-                }
-                Lookup::Hit { .. } | Lookup::Miss => {
+            match decide(table, answers[j], is_throw) {
+                Some(decided) => out[usize::from(slot[j])] = decided,
+                None => {
                     pending[still] = pending[j];
                     slot[still] = slot[j];
                     still += 1;
                 }
-                Lookup::Incomplete => *o = ChainResult::Incomplete { table },
-                Lookup::Busy => *o = ChainResult::Busy { table },
             }
         }
         left = still;

@@ -23,13 +23,21 @@ pub(crate) const MAX_ENTRIES: usize = LPM_SMALL_ENTRIES as usize;
 /// (which entry of a tiny table matches is as random as the traffic).
 const CHUNK: usize = 4;
 
+/// Reader: the entry words of `array`, as many as its header counts (at most what the array
+/// and `MAX_ENTRIES` hold, whatever a corrupt header says).
+#[inline(always)]
+fn stored(array: &[AtomicU64]) -> &[AtomicU64] {
+    let Some((head, entries)) = array.split_first() else {
+        return &[];
+    };
+    let n = ((head.load(Relaxed) & 0xff) as usize).min(MAX_ENTRIES);
+    entries.get(..n).unwrap_or(entries)
+}
+
 /// Reader: the first (longest) entry covering `addr`.
 #[inline(always)]
 pub(crate) fn scan(array: &[AtomicU64], addr: u32) -> Option<PrefixWord> {
-    let (head, entries) = array.split_first()?;
-    let n = ((head.load(Relaxed) & 0xff) as usize).min(MAX_ENTRIES);
-    let entries = entries.get(..n).unwrap_or(entries);
-    for chunk in entries.chunks(CHUNK) {
+    for chunk in stored(array).chunks(CHUNK) {
         // The first covering entry of the chunk, kept in registers by conditional moves (an
         // earlier match overwrites a later one) rather than looked up again in a copy of the
         // chunk: ~5% on the host benchmark.
@@ -47,8 +55,6 @@ pub(crate) fn scan(array: &[AtomicU64], addr: u32) -> Option<PrefixWord> {
     None
 }
 
-/// Writer: fills an array no reader is directed to. `entries` must already be sorted longest
-/// first and hold at most `MAX_ENTRIES` prefixes (extra ones are not written).
 /// The bits of an address that [`covers`] compares for a prefix of length `len`, for every
 /// byte value (a length past 32 comes only from a corrupt entry; `covers` shifts by `32 - len`
 /// modulo 64, so such lengths compare no bits or a few).
@@ -82,13 +88,9 @@ impl Decoded {
             mask: [0; MAX_ENTRIES],
             nexthop: [0; MAX_ENTRIES],
         };
-        let Some((head, entries)) = array.split_first() else {
-            return d;
-        };
-        d.n = ((head.load(Relaxed) & 0xff) as usize)
-            .min(MAX_ENTRIES)
-            .min(entries.len());
-        for (k, w) in entries[..d.n].iter().enumerate() {
+        let entries = stored(array);
+        d.n = entries.len();
+        for (k, w) in entries.iter().enumerate() {
             let p = PrefixWord::decode(w.load(Relaxed));
             let mask = covered_bits(p.len);
             d.mask[k] = mask;
@@ -121,6 +123,8 @@ impl Decoded {
     }
 }
 
+/// Writer: fills an array no reader is directed to. `entries` must already be sorted longest
+/// first and hold at most `MAX_ENTRIES` prefixes (extra ones are not written).
 pub(crate) fn fill(array: &[AtomicU64], entries: &[PrefixWord]) {
     let Some((head, slots)) = array.split_first() else {
         return;
