@@ -230,6 +230,14 @@ mod tests {
         e: [u8; 6],
     }
 
+    const SAMPLE: Row = Row {
+        a: 1,
+        b: 2,
+        c: [3; 4],
+        d: 5,
+        e: [6; 6],
+    };
+
     /// The words of one empty slot for a `T`.
     fn zeroed_slot<T>() -> Vec<AtomicU64> {
         (0..slot_words::<T>()).map(|_| AtomicU64::new(0)).collect()
@@ -239,13 +247,7 @@ mod tests {
     fn write_then_read_and_states() {
         let words = zeroed_slot::<Row>();
         let slot = SeqSlot::new(&words[..]);
-        let r = Row {
-            a: 1,
-            b: 2,
-            c: [3; 4],
-            d: 5,
-            e: [6; 6],
-        };
+        let r = SAMPLE;
         assert_eq!(slot.state(), Some(0));
         slot.write(1, &r);
         let s = slot.read::<Row>().unwrap();
@@ -283,13 +285,7 @@ mod tests {
     #[test]
     fn read_in_state_agrees_with_try_read() {
         const FULL: u8 = 1;
-        let row = Row {
-            a: 1,
-            b: 2,
-            c: [3; 4],
-            d: 4,
-            e: [5; 6],
-        };
+        let row = SAMPLE;
         let words = zeroed_slot::<Row>();
         let slot = SeqSlot::new(&words[..]);
         assert_eq!(read_in_state::<Row, _>(&words, FULL), None, "never written");
